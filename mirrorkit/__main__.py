@@ -1,0 +1,3 @@
+from mirrorkit.cli import run
+
+run()

@@ -1,0 +1,26 @@
+"""Shared fixtures: an isolated config dir for every test, the interop corpus, the sample site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INTEROP = REPO.parent / "shared" / "interop"
+
+
+@pytest.fixture(autouse=True)
+def mirrorkit_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own config dir, so the user's trust store is never touched."""
+    home = tmp_path_factory.mktemp("mirrorkit-home")
+    monkeypatch.setenv("MIRRORKIT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def interop() -> Path:
+    """The folder of WARC and WACZ files written by other tools (read-only)."""
+    if not INTEROP.is_dir():
+        pytest.skip(f"interop corpus not found at {INTEROP}")
+    return INTEROP
