@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mirrorkit.sample_site import SampleSite
 
 REPO = Path(__file__).resolve().parents[1]
 INTEROP = REPO.parent / "shared" / "interop"
 
 
 @pytest.fixture(autouse=True)
-def mirrorkit_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def mirrorkit_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own config dir, so the user's trust store is never touched."""
     home = tmp_path_factory.mktemp("mirrorkit-home")
     monkeypatch.setenv("MIRRORKIT_HOME", str(home))
@@ -24,3 +29,10 @@ def interop() -> Path:
     if not INTEROP.is_dir():
         pytest.skip(f"interop corpus not found at {INTEROP}")
     return INTEROP
+
+
+@pytest.fixture(scope="session")
+def sample_site() -> Iterator[SampleSite]:
+    """The built-in sample site, served on 127.0.0.1 for the whole test session."""
+    with SampleSite() as site:
+        yield site

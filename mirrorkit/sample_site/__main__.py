@@ -1,0 +1,3 @@
+from mirrorkit.sample_site import main
+
+main()
