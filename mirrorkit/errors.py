@@ -68,3 +68,9 @@ class KitError(MirrorkitError):
 
 class QRError(MirrorkitError):
     """QR codes cannot be written or read back into a file."""
+
+
+class CaptureInterrupted(CaptureError):
+    """A capture was stopped (Ctrl-C); what was written is safe and `--resume` continues it."""
+
+    exit_code = 130

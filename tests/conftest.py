@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,11 @@ def sample_site() -> Iterator[SampleSite]:
     """The built-in sample site, served on 127.0.0.1 for the whole test session."""
     with SampleSite() as site:
         yield site
+
+
+@pytest.fixture(scope="session")
+def sample_bundle(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A signed WACZ of the sample site (serve_support.SampleBundle); its live site is stopped."""
+    from serve_support import build_sample_bundle
+
+    return build_sample_bundle(tmp_path_factory.mktemp("sample-bundle"))

@@ -1,0 +1,86 @@
+"""Fills the kit's bilingual instructions (`kit_texts/`) with each bundle's publisher, title and
+fingerprint. English and Simplified Chinese live side by side in each file."""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Dict, List, Sequence
+
+if TYPE_CHECKING:
+    from mirrorkit.kit import KitBundle
+
+TEXTS_DIR = Path(__file__).resolve().parent / "kit_texts"
+
+_LABELS: Dict[str, Dict[str, str]] = {
+    "en": {"file": "File", "title": "Title", "publisher": "Publisher",
+           "fingerprint": "Fingerprint", "collection": "Collection", "pages": "Pages",
+           "created": "Signed", "edition": "edition"},
+    "zh": {"file": "文件", "title": "标题", "publisher": "发布者", "fingerprint": "指纹",
+           "collection": "合集", "pages": "页数", "created": "签名时间", "edition": "第 {} 版"},
+}
+
+
+def _rows(bundle: KitBundle, lang: str) -> List[tuple]:
+    labels = _LABELS[lang]
+    rows = [(labels["file"], bundle.file), (labels["title"], bundle.title),
+            (labels["publisher"], bundle.publisher), (labels["fingerprint"], bundle.fingerprint)]
+    if bundle.collection:
+        edition = ""
+        if bundle.sequence is not None:
+            edition = (f", {labels['edition']} {bundle.sequence}" if lang == "en"
+                       else f"，{labels['edition'].format(bundle.sequence)}")
+        rows.append((labels["collection"], bundle.collection + edition))
+    rows.append((labels["pages"], str(bundle.pages)))
+    if bundle.created:
+        rows.append((labels["created"], bundle.created))
+    return rows
+
+
+def _width(text: str) -> int:
+    """Columns a monospace terminal gives `text`: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _text_block(bundles: Sequence[KitBundle], lang: str) -> str:
+    colon = ":" if lang == "en" else "："
+    blocks = []
+    for bundle in bundles:
+        rows = _rows(bundle, lang)
+        width = max(_width(label + colon) for label, _ in rows) + 1
+        blocks.append("\n".join(
+            f"  {label}{colon}{' ' * (width - _width(label + colon))}{value}"
+            for label, value in rows))
+    return "\n\n".join(blocks)
+
+
+def _html_block(bundles: Sequence[KitBundle], lang: str) -> str:
+    fp_label = _LABELS[lang]["fingerprint"]
+    out = []
+    for bundle in bundles:
+        items = []
+        for label, value in _rows(bundle, lang):
+            cell = html.escape(value)
+            if label == fp_label:
+                cell = f'<span class="fp">{cell}</span>'
+            items.append(f"<dt>{html.escape(label)}</dt><dd>{cell}</dd>")
+        out.append('<dl class="bundle">' + "".join(items) + "</dl>")
+    return "\n".join(out)
+
+
+def render_texts(folder: Path, bundles: Sequence[KitBundle]) -> List[str]:
+    """Write START-HERE.html and README.txt into `folder`; returns their names. Raises OSError."""
+    page = Template((TEXTS_DIR / "START-HERE.html").read_text(encoding="utf-8"))
+    (folder / "START-HERE.html").write_text(
+        page.substitute(bundles_en=_html_block(bundles, "en"),
+                        bundles_zh=_html_block(bundles, "zh")),
+        encoding="utf-8", newline="\n")
+    readme = Template((TEXTS_DIR / "README.txt").read_text(encoding="utf-8"))
+    text = readme.substitute(bundles_en=_text_block(bundles, "en"),
+                             bundles_zh=_text_block(bundles, "zh"))
+    # A byte-order mark and CRLF line ends: older Windows Notepad (still common) then shows the
+    # Chinese half correctly instead of reading the file as the local code page.
+    (folder / "README.txt").write_text("\ufeff" + text, encoding="utf-8", newline="\r\n")
+    return ["START-HERE.html", "README.txt"]

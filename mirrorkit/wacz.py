@@ -1,0 +1,452 @@
+"""WACZ 1.1.1 bundles: `WaczReader` reads one straight from the ZIP, `create_bundle` writes one.
+
+The reader never extracts: STORED members (WARCs, `index.cdx.gz`) are read in place at their
+offset, which is what lets the replay server and the verifier start fast on a large bundle. It
+refuses ZIPs that could trick a reader (absolute or `..` names, duplicates, overlapping or
+out-of-bounds members, compressed WARCs) and bounds every read. Python 3.9-safe: the reading side
+needs only the standard library and warcio, and travels in the USB kit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import struct
+import threading
+import zipfile
+from pathlib import Path
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from mirrorkit.errors import InvalidBundle, UsageError
+from mirrorkit.index import CdxjEntry, IndexReader, find_original
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mirrorkit.signing import SigningKey
+
+__all__ = ["WACZ_VERSION", "WaczReader", "bundle_summary", "create_bundle"]
+
+WACZ_VERSION = "1.1.1"
+DATAPACKAGE = "datapackage.json"
+DIGEST = "datapackage-digest.json"
+PAGES = "pages/pages.jsonl"
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_PAGE_LINE = 64 * 1024 * 1024
+MAX_MEMORY_INDEX = 64 * 1024 * 1024
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _must_be_stored(name: str) -> bool:
+    return (name.startswith("archive/") and not name.endswith("/")) or name.endswith(".cdx.gz")
+
+
+class _Window(io.RawIOBase):
+    """A read-only, seekable view of `size` bytes at `start` of the bundle (a STORED member)."""
+
+    def __init__(self, read_at: Callable[[int, int], bytes], start: int, size: int) -> None:
+        super().__init__()
+        self._read_at = read_at
+        self._start = start
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        left = self._size - self._pos
+        if left <= 0:
+            return b""
+        count = left if size is None or size < 0 else min(size, left)
+        data = self._read_at(self._start + self._pos, count)
+        if len(data) != count:
+            raise InvalidBundle("the bundle ends before one of its members does (truncated?)")
+        self._pos += count
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+
+class WaczReader:
+    """Reads a WACZ bundle in place: manifest, signature file, pages, index and WARC records."""
+
+    def __init__(self, source: Union[str, os.PathLike, IO[bytes]]) -> None:
+        """Open and sanity-check a bundle; raises InvalidBundle (or UsageError if missing)."""
+        from mirrorkit.errors import UsageError
+
+        self._own = False
+        if isinstance(source, (str, os.PathLike)):
+            self.path: Optional[Path] = Path(source)
+            try:
+                self._fh: IO[bytes] = open(source, "rb")  # noqa: SIM115 (closed in close())
+            except FileNotFoundError:
+                raise UsageError(f"no such bundle: {source}") from None
+            except OSError as err:
+                raise UsageError(f"cannot open {source}: {err.strerror}") from None
+            self._own = True
+        else:
+            self.path = None
+            self._fh = source
+        self._lock = threading.Lock()
+        try:
+            self._fileno: Optional[int] = self._fh.fileno() if hasattr(os, "pread") else None
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            self._fileno = None
+        try:
+            self._fh.seek(0, io.SEEK_END)
+            self.size = self._fh.tell()
+            self._zip = zipfile.ZipFile(self._fh)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+                struct.error, NotImplementedError) as err:
+            self.close()
+            raise InvalidBundle(f"not a readable ZIP/WACZ file ({err})") from None
+        self._spans: Dict[str, Tuple[int, int]] = {}
+        self._infos: Dict[str, zipfile.ZipInfo] = {}
+        try:
+            self._check_members()
+        except InvalidBundle:
+            self.close()
+            raise
+        self._datapackage_bytes: Optional[bytes] = None
+        self._index: Optional[IndexReader] = None
+
+    # -- ZIP sanity ----------------------------------------------------------------------------
+
+    def _check_members(self) -> None:
+        central_start = getattr(self._zip, "start_dir", self.size)
+        ranges = []
+        for info in self._zip.infolist():
+            name = info.filename
+            if not name or name.startswith(("/", "\\")) or _DRIVE.match(name) or "\\" in name:
+                raise InvalidBundle(f"unsafe member name in the ZIP: {name!r}")
+            if any(part in ("..", ".") for part in name.split("/")):
+                raise InvalidBundle(f"unsafe member name in the ZIP: {name!r}")
+            if name in self._infos:
+                raise InvalidBundle(f"the ZIP holds {name!r} twice")
+            if info.flag_bits & 0x1:
+                raise InvalidBundle(f"{name!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise InvalidBundle(f"{name!r} uses an unsupported ZIP compression")
+            if _must_be_stored(name) and info.compress_type != zipfile.ZIP_STORED:
+                raise InvalidBundle(f"{name!r} is compressed in the ZIP; WACZ requires STORED")
+            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+                raise InvalidBundle(f"{name!r} declares inconsistent sizes")
+            start = self._data_start(info)
+            end = start + info.compress_size
+            if end > central_start:
+                raise InvalidBundle(f"{name!r} extends beyond the ZIP's data (truncated?)")
+            ranges.append((info.header_offset, end, name))
+            self._infos[name] = info
+            self._spans[name] = (start, info.file_size)
+        ranges.sort()
+        for (_, end, name), (next_start, _, next_name) in zip(ranges, ranges[1:]):
+            if end > next_start:
+                raise InvalidBundle(f"ZIP members {name!r} and {next_name!r} overlap")
+
+    def _data_start(self, info: zipfile.ZipInfo) -> int:
+        header = self._read_at(info.header_offset, _LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size:
+            raise InvalidBundle(f"{info.filename!r} has no local header (truncated ZIP?)")
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != b"PK\x03\x04":
+            raise InvalidBundle(f"{info.filename!r} has a damaged local header")
+        name_len, extra_len = fields[9], fields[10]
+        raw_name = self._read_at(info.header_offset + _LOCAL_HEADER.size, name_len)
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        if raw_name.decode(encoding, "replace") != info.orig_filename:
+            raise InvalidBundle(f"{info.filename!r} has a different name in its local header")
+        return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+
+    def _read_at(self, offset: int, count: int) -> bytes:
+        if self._fileno is not None:
+            chunks = []
+            while count > 0:
+                chunk = os.pread(self._fileno, min(count, 1 << 24), offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                offset += len(chunk)
+                count -= len(chunk)
+            return b"".join(chunks)
+        with self._lock:
+            self._fh.seek(offset)
+            return self._fh.read(count)
+
+    # -- members -------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> List[str]:
+        """Member names, in ZIP order."""
+        return list(self._infos)
+
+    def info(self, name: str) -> zipfile.ZipInfo:
+        """The ZipInfo of member `name`; raises InvalidBundle when there is none."""
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise InvalidBundle(f"the bundle has no {name!r}") from None
+
+    def member_span(self, name: str) -> Tuple[int, int]:
+        """(offset in the bundle, size) of a member's data; for STORED members, the raw bytes."""
+        self.info(name)
+        return self._spans[name]
+
+    def open_member(self, name: str) -> IO[bytes]:
+        """A seekable reader of a member (in place when STORED); raises InvalidBundle."""
+        info = self.info(name)
+        if info.compress_type == zipfile.ZIP_STORED:
+            start, size = self._spans[name]
+            return io.BufferedReader(_Window(self._read_at, start, size), 1 << 16)
+        with self._lock:
+            try:
+                return self._zip.open(info)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+                raise InvalidBundle(f"cannot read {name!r}: {err}") from None
+
+    def read_member(self, name: str, limit: int = MAX_JSON_BYTES) -> bytes:
+        """A whole (small) member's bytes; raises InvalidBundle if larger than `limit`."""
+        info = self.info(name)
+        if info.file_size > limit:
+            raise InvalidBundle(f"{name!r} is implausibly large ({info.file_size} bytes)")
+        try:
+            with self.open_member(name) as fh:
+                data = fh.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise InvalidBundle(f"{name!r} is damaged: {err}") from None
+        if len(data) != info.file_size:
+            raise InvalidBundle(f"{name!r} does not have its declared size")
+        return data
+
+    # -- manifest ------------------------------------------------------------------------------
+
+    @property
+    def datapackage_bytes(self) -> bytes:
+        """The exact stored bytes of `datapackage.json` (what the signature covers)."""
+        if self._datapackage_bytes is None:
+            self._datapackage_bytes = self.read_member(DATAPACKAGE)
+        return self._datapackage_bytes
+
+    @property
+    def datapackage(self) -> Dict[str, Any]:
+        """`datapackage.json`, parsed; raises InvalidBundle when it is not a JSON object."""
+        return _json_object(self.datapackage_bytes, DATAPACKAGE)
+
+    @property
+    def digest_bytes(self) -> Optional[bytes]:
+        """The bytes of `datapackage-digest.json`, or None when the bundle has none."""
+        return self.read_member(DIGEST, 1024 * 1024) if DIGEST in self._infos else None
+
+    @property
+    def digest(self) -> Optional[Dict[str, Any]]:
+        """`datapackage-digest.json`, parsed, or None; raises InvalidBundle if malformed."""
+        data = self.digest_bytes
+        return None if data is None else _json_object(data, DIGEST)
+
+    def pages(self, name: str = PAGES) -> Iterator[Dict[str, Any]]:
+        """Page entries of a pages file (its header line skipped); raises InvalidBundle."""
+        if name not in self._infos:
+            return
+        with self.open_member(name) as fh:
+            for number, raw in enumerate(iter(lambda: fh.readline(MAX_PAGE_LINE), b"")):
+                if not raw.strip():
+                    continue
+                try:
+                    page = json.loads(raw)
+                except ValueError:
+                    raise InvalidBundle(f"{name} line {number + 1} is not JSON") from None
+                if not isinstance(page, dict):
+                    raise InvalidBundle(f"{name} line {number + 1} is not a JSON object")
+                if number == 0 and "format" in page:
+                    continue
+                yield page
+
+    # -- index and records ---------------------------------------------------------------------
+
+    @property
+    def index(self) -> IndexReader:
+        """The bundle's CDXJ index, read in place; raises InvalidBundle when there is none."""
+        if self._index is None:
+            self._index = self._open_index()
+        return self._index
+
+    def _open_index(self) -> IndexReader:
+        names = sorted(n for n in self._infos if n.startswith("indexes/"))
+        for name in names:
+            if name.endswith(".idx"):
+                cdx_name = self._idx_target(name)
+                return IndexReader.from_compressed(self.open_member(name),
+                                                   self.open_member(cdx_name))
+        for name in names:
+            if name.endswith((".cdxj", ".cdx")):
+                info = self._infos[name]
+                if info.compress_type == zipfile.ZIP_STORED:
+                    return IndexReader.from_cdxj(self.open_member(name))
+                return IndexReader.from_cdxj(io.BytesIO(self.read_member(name,
+                                                                         MAX_MEMORY_INDEX)))
+        raise InvalidBundle("the bundle has no index (indexes/index.idx or index.cdxj)")
+
+    def _idx_target(self, idx_name: str) -> str:
+        with self.open_member(idx_name) as fh:
+            first = fh.readline(64 * 1024).decode("utf-8", "replace")
+        target = "index.cdx.gz"
+        if first.startswith("!meta"):
+            try:
+                meta = json.loads(first.split(" ", 2)[2])
+                target = str(meta.get("filename") or target)
+            except (ValueError, IndexError, AttributeError):
+                raise InvalidBundle(f"{idx_name} has a bad !meta line") from None
+        name = idx_name.rsplit("/", 1)[0] + "/" + target
+        if name not in self._infos:
+            raise InvalidBundle(f"{idx_name} names {target!r}, which the bundle does not hold")
+        return name
+
+    @property
+    def warc_names(self) -> List[str]:
+        """WARC file names under `archive/`, as index entries name them."""
+        return [n[len("archive/"):] for n in self._infos
+                if n.startswith("archive/") and not n.endswith("/")]
+
+    def open_record(self, filename: str, offset: int, length: int) -> IO[bytes]:
+        """A bounded reader of one record's stored bytes; raises InvalidBundle if out of range."""
+        name = "archive/" + filename
+        if name not in self._infos or "/" in filename or filename in ("", ".", ".."):
+            raise InvalidBundle(f"the index points to {filename!r}, which is not in the bundle")
+        start, size = self._spans[name]
+        if offset < 0 or length <= 0 or offset + length > size:
+            raise InvalidBundle(f"the index points outside {filename!r} "
+                                f"(offset {offset}, length {length}, file size {size})")
+        return io.BufferedReader(_Window(self._read_at, start + offset, length), 1 << 16)
+
+    def read_record(self, filename: str, offset: int, length: int) -> bytes:
+        """The stored bytes (one gzip member) of a record; raises InvalidBundle if out of range."""
+        with self.open_record(filename, offset, length) as fh:
+            return fh.read()
+
+    def read_entry(self, entry: CdxjEntry) -> bytes:
+        """The stored bytes of the record an index entry points to; raises InvalidBundle."""
+        return self.read_record(entry.filename, entry.offset, entry.length)
+
+    @staticmethod
+    def parse_record(data: Union[bytes, IO[bytes]]) -> Any:
+        """Parse stored record bytes into a warcio record (headers, http_headers, content).
+
+        Raises InvalidBundle when the bytes are not one WARC record.
+        """
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        try:
+            return next(iter(ArchiveIterator(stream)))
+        except (StopIteration, ArchiveLoadFailed, ValueError, EOFError, OSError) as err:
+            raise InvalidBundle(f"a record in the bundle is not valid WARC ({err})") from None
+
+    def find_original(self, revisit: CdxjEntry) -> Optional[CdxjEntry]:
+        """The entry a revisit's payload comes from, or None when the bundle lacks it."""
+        return find_original(self.index, revisit)
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the bundle file if this reader opened it."""
+        zf = getattr(self, "_zip", None)
+        if zf is not None:
+            zf.close()
+        if self._own:
+            self._fh.close()
+
+    def __enter__(self) -> WaczReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_object(data: bytes, name: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidBundle(f"{name} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidBundle(f"{name} is not a JSON object")
+    return value
+
+
+def bundle_summary(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """What a bundle holds, for printing: manifest fields, counts, signer; raises InvalidBundle."""
+    with WaczReader(path) as reader:
+        package = reader.datapackage
+        return {
+            "path": str(path),
+            "bytes": reader.size,
+            "title": package.get("title"),
+            "created": package.get("created"),
+            "mainPageUrl": package.get("mainPageUrl") or package.get("mainPageURL"),
+            "mirrorkit": package.get("mirrorkit") or {},
+            "warcs": reader.warc_names,
+            "records": sum(1 for _ in reader.index),
+            "pages": sum(1 for _ in reader.pages()),
+            "index": [n for n in reader.names if n.startswith("indexes/")],
+        }
+
+
+def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike], *,
+                  key: SigningKey, title: Optional[str] = None,
+                  description: Optional[str] = None, collection: Optional[str] = None,
+                  sequence: Optional[int] = None, text: bool = False,
+                  record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
+                  progress: Optional[Callable[[int, int], None]] = None,
+                  index_format: str = "auto", lite: bool = False,
+                  max_bytes: Optional[int] = None) -> Path:
+    """Write a signed WACZ 1.1.1 bundle of `captures` to `out` (atomically) and return its path.
+
+    Raises UsageError (bad input), WarcError (unreadable WARC), OSError-derived MirrorkitError.
+    See `mirrorkit.wacz_writer.create_bundle` for the details. `lite` keeps only HTML, CSS and
+    redirects, within `max_bytes` if given (see `mirrorkit.lite`).
+    """
+    if max_bytes is not None and not lite:
+        raise UsageError("--max-bytes goes with --lite")
+    if lite:
+        from mirrorkit.lite import create_lite_bundle
+
+        return create_lite_bundle(
+            captures, out, key=key, max_bytes=max_bytes, progress=progress, title=title,
+            description=description, collection=collection, sequence=sequence, text=text,
+            index_format=index_format).path
+    from mirrorkit import wacz_writer
+
+    return wacz_writer.create_bundle(
+        captures, out, key=key, title=title, description=description, collection=collection,
+        sequence=sequence, text=text, record_filter=record_filter, progress=progress,
+        index_format=index_format)

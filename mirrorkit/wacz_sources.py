@@ -1,0 +1,140 @@
+"""What goes into a bundle: captures resolved to WARC files and page lists, WARC re-chunking,
+and the config dir where the bundle side keeps its sequence numbers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from mirrorkit.errors import MirrorkitError, UsageError, WarcError
+
+_CHUNK = 1 << 20
+
+
+class Source:
+    """One capture given on the command line: its WARC files and its own page list, if any."""
+
+    def __init__(self, path: Path, warcs: List[Path],
+                 pages: Optional[List[Dict[str, Any]]]) -> None:
+        self.path = path
+        self.warcs = warcs
+        self.pages = pages
+
+
+def config_dir() -> Path:
+    """The per-user config dir, shared with the trust store (`mirrorkit.trust.config_dir`)."""
+    from mirrorkit.trust import config_dir as trust_config_dir
+
+    return Path(trust_config_dir())
+
+
+def resolve_sources(captures: Sequence[Union[str, os.PathLike]]) -> List[Source]:
+    """Each capture as a Source; raises UsageError for a missing path or one without WARCs."""
+    if not captures:
+        raise UsageError("give at least one capture (a folder of WARCs or a WARC file)")
+    sources = []
+    seen = set()
+    for capture in captures:
+        path = Path(capture)
+        if not path.exists():
+            raise UsageError(f"no such capture: {path}")
+        warcs = _warc_files(path)
+        fresh = [w for w in warcs if w.resolve() not in seen]
+        seen.update(w.resolve() for w in warcs)
+        if fresh:
+            sources.append(Source(path, fresh, _read_pages(path)))
+    return sources
+
+
+def _warc_files(path: Path) -> List[Path]:
+    from mirrorkit.warc import warc_files
+
+    return [Path(p) for p in warc_files(path)]
+
+
+def _read_pages(path: Path) -> Optional[List[Dict[str, Any]]]:
+    """The capture's own page list (its pages.jsonl), or None: then pages are detected."""
+    if not (path.is_dir() and (path / "pages.jsonl").is_file()):
+        return None
+    from mirrorkit.warc import read_pages
+
+    return [dict(page) for page in read_pages(path)]
+
+
+def rechunk(src: Path, dst: Path, workdir: Path) -> None:
+    """Rewrite a WARC (plain, or gzipped as a whole) with one gzip member per record.
+
+    Raises WarcError when the file is not a WARC.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    with open(src, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    plain = src
+    if gzipped:
+        plain = workdir / (dst.name + ".plain")
+        try:
+            with gzip.open(src, "rb") as zin, open(plain, "wb") as zout:
+                for chunk in iter(lambda: zin.read(_CHUNK), b""):
+                    zout.write(chunk)
+        except (OSError, EOFError, zlib.error) as err:
+            raise WarcError(f"{src}: damaged gzip ({err})") from None
+    try:
+        with open(plain, "rb") as scan, open(plain, "rb") as raw, open(dst, "wb") as out:
+            it = ArchiveIterator(scan, no_record_parse=True)
+            for _record in it:
+                offset, length = it.get_record_offset(), it.get_record_length()
+                raw.seek(offset)
+                comp = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+                left = length
+                while left > 0:
+                    chunk = raw.read(min(left, _CHUNK))
+                    if not chunk:
+                        raise WarcError(f"{src}: ends inside a record")
+                    out.write(comp.compress(chunk))
+                    left -= len(chunk)
+                # Uncompressed record lengths exclude the two CRLFs that end every record.
+                out.write(comp.compress(b"\r\n\r\n") + comp.flush())
+    except ArchiveLoadFailed as err:
+        raise WarcError(f"{src}: not a readable WARC ({str(err).strip().splitlines()[0]})") \
+            from None
+    finally:
+        if plain != src:
+            plain.unlink()
+
+
+class SequenceStore:
+    """The last sequence number used per (key fingerprint, collection), in the config dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> Dict[str, Dict[str, int]]:
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            raise MirrorkitError(f"cannot read {self.path}: {err}",
+                                 hint="Fix or remove the file, or pass --sequence N.") from None
+        return data if isinstance(data, dict) else {}
+
+    def next(self, fingerprint: str, collection: str) -> int:
+        """The sequence number for the next bundle of this collection."""
+        last = self._load().get(fingerprint.replace(" ", ""), {}).get(collection, 0)
+        return int(last) + 1 if isinstance(last, int) else 1
+
+    def record(self, fingerprint: str, collection: str, sequence: int) -> None:
+        """Remember `sequence` as used (never lowering what is stored); atomic write."""
+        data = self._load()
+        mine = data.setdefault(fingerprint.replace(" ", ""), {})
+        mine[collection] = max(int(mine.get(collection, 0) or 0), sequence)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), "utf-8")
+        os.replace(tmp, self.path)

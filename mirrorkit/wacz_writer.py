@@ -1,0 +1,471 @@
+"""Writing signed WACZ 1.1.1 bundles from captures (folders of WARCs, or WARC files).
+
+Two streaming passes per WARC, never the whole file in memory: the first parses records for the
+index and the pages; the second copies the WARC into the ZIP (STORED) while hashing the whole
+file and each indexed record (`recordDigest`). The bundle is written to a temporary file next to
+the target and moved into place only when complete, so a crash never leaves half a bundle.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mirrorkit import __version__, pagetext
+from mirrorkit.errors import MirrorkitError, UsageError, WarcError
+from mirrorkit.index import (
+    BLOCK_LINES,
+    CdxjEntry,
+    iter_warc_entries,
+    sort_lines,
+    timestamp_seconds,
+    write_cdxj,
+    write_compressed_index,
+)
+from mirrorkit.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
+from mirrorkit.wacz_sources import SequenceStore, Source, config_dir, rechunk, resolve_sources
+
+Progress = Callable[[int, int], None]
+PLAIN_INDEX_MAX_LINES = 1024
+_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CHUNK = 1 << 20
+
+
+class _Counting:
+    """File wrapper that reports bytes read, for progress during the parsing pass."""
+
+    def __init__(self, fh: IO[bytes], tick: Callable[[int], None]) -> None:
+        self._fh = fh
+        self._tick = tick
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._tick(len(data))
+        return data
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+class _Warc:
+    """One WARC going into the bundle: where it is, its name in `archive/`, its entries."""
+
+    def __init__(self, path: Path, name: str, source: Source) -> None:
+        self.path = path
+        self.name = name
+        self.source = source
+        self.entries: List[CdxjEntry] = []
+        self.html: List[Dict[str, Any]] = []
+
+
+def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike], *,
+                  key: Any, title: Optional[str] = None, description: Optional[str] = None,
+                  collection: Optional[str] = None, sequence: Optional[int] = None,
+                  text: bool = False,
+                  record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
+                  progress: Optional[Progress] = None, index_format: str = "auto") -> Path:
+    """Write a signed WACZ bundle; raises UsageError, WarcError or MirrorkitError (disk, key).
+
+    `record_filter(entry)` keeps a record in the bundle when it returns True (the WARCs are then
+    rewritten with only the kept records). `index_format` is "auto", "cdxj" or "compressed".
+    """
+    out = Path(out)
+    if index_format not in ("auto", "cdxj", "compressed"):
+        raise UsageError(f"unknown index format {index_format!r}")
+    if collection is not None and not _COLLECTION.match(collection):
+        raise UsageError(f"bad collection id {collection!r}",
+                         hint="Use letters, digits, '.', '_' or '-' (up to 128 characters).")
+    if sequence is not None and sequence < 1:
+        raise UsageError("--sequence must be 1 or more")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    sources = resolve_sources(captures)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp_out = workdir / "bundle.wacz"
+    try:
+        result = _build(sources, out, tmp_out, workdir, key=key, title=title,
+                        description=description, collection=collection, sequence=sequence,
+                        text=text, record_filter=record_filter, progress=progress,
+                        index_format=index_format)
+    except OSError as err:
+        raise MirrorkitError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        for leftover in sorted(workdir.rglob("*"), reverse=True):
+            if leftover.is_dir():
+                leftover.rmdir()
+            else:
+                leftover.unlink()
+        workdir.rmdir()
+    return result
+
+
+def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, key: Any,
+           title: Optional[str], description: Optional[str], collection: Optional[str],
+           sequence: Optional[int], text: bool,
+           record_filter: Optional[Callable[[CdxjEntry], bool]], progress: Optional[Progress],
+           index_format: str) -> Path:
+    warcs = _plan(sources)
+    total = sum(w.path.stat().st_size for w in warcs) * 2
+    done = [0]
+
+    def tick(count: int) -> None:
+        done[0] += count
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    for warc in warcs:
+        _index_warc(warc, workdir, text, tick)
+    if record_filter is not None:
+        for warc in warcs:
+            _apply_filter(warc, workdir, record_filter)
+    _check_revisits([e for w in warcs for e in w.entries])
+    pages = _pages(warcs, text)
+    created = _now()
+    fingerprint = str(key.fingerprint)
+    collection = collection or _default_collection(title, pages, warcs)
+    seq_store = SequenceStore(config_dir() / "sequences.json")
+    if sequence is None:
+        sequence = seq_store.next(fingerprint, collection)
+
+    resources: List[Dict[str, Any]] = []
+    with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
+        for warc in warcs:
+            resources.append(_add_warc(zf, warc, tick))
+        lines = sort_lines(e for w in warcs for e in w.entries)
+        compressed = index_format == "compressed" or (
+            index_format == "auto" and len(lines) > PLAIN_INDEX_MAX_LINES)
+        if compressed:
+            cdx_path, idx_path = workdir / "index.cdx.gz", workdir / "index.idx"
+            with open(cdx_path, "wb") as cdx, open(idx_path, "wb") as idx:
+                write_compressed_index(lines, cdx, idx, block_lines=BLOCK_LINES)
+            resources.append(_add_file(zf, "indexes/index.cdx.gz", cdx_path, stored=True))
+            resources.append(_add_file(zf, "indexes/index.idx", idx_path, stored=False))
+        else:
+            cdxj_path = workdir / "index.cdxj"
+            with open(cdxj_path, "wb") as cdxj:
+                write_cdxj(lines, cdxj)
+            resources.append(_add_file(zf, "indexes/index.cdxj", cdxj_path, stored=False))
+        del lines
+        resources.append(_add_bytes(zf, PAGES, _pages_jsonl(pages, title, text)))
+        main = pages[0] if pages else None
+        package: Dict[str, Any] = {
+            "profile": "data-package",
+            "wacz_version": WACZ_VERSION,
+            "title": title or (main.get("title") if main else None) or "Web archive",
+            "description": description or "",
+            "created": created,
+            "modified": created,
+            "software": f"mirrorkit {__version__}",
+        }
+        if main:
+            # The project contract spells it mainPageUrl; py-wacz and the spec use mainPageURL.
+            package["mainPageUrl"] = package["mainPageURL"] = main["url"]
+            package["mainPageDate"] = main["ts"]
+        package["resources"] = resources
+        package["mirrorkit"] = {"publisher": str(key.name), "fingerprint": fingerprint,
+                                "collection": collection, "sequence": sequence, "format": 1}
+        package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
+        signed = key.sign_datapackage(package_bytes, created)
+        digest = {"path": DATAPACKAGE,
+                  "hash": "sha256:" + hashlib.sha256(package_bytes).hexdigest(),
+                  "signedData": signed}
+        _add_bytes(zf, DATAPACKAGE, package_bytes)
+        _add_bytes(zf, DIGEST, json.dumps(digest, indent=2).encode("utf-8"))
+    with open(tmp_out, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp_out, out)
+    seq_store.record(fingerprint, collection, sequence)
+    return out
+
+
+# -- planning and indexing ---------------------------------------------------------------------
+
+
+def _plan(sources: List[Source]) -> List[_Warc]:
+    warcs: List[_Warc] = []
+    taken = set()
+    for source in sources:
+        for path in source.warcs:
+            name = path.name
+            if not name.endswith(".warc.gz"):
+                name = (name[:-5] if name.endswith(".warc") else name) + ".warc.gz"
+            stem, number = name, 2
+            while name.lower() in taken:
+                name = f"{number}-{stem}"
+                number += 1
+            taken.add(name.lower())
+            warcs.append(_Warc(path, name, source))
+    if not warcs:
+        raise UsageError("no WARC files to bundle")
+    return warcs
+
+
+def _index_warc(warc: _Warc, workdir: Path, text: bool, tick: Callable[[int], None]) -> None:
+    with open(warc.path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if gzipped:
+        try:
+            _parse(warc, warc.path, text, tick)
+            return
+        except WarcError as err:
+            if "non-chunked gzip" not in err.message:
+                raise
+    # Replay seeks records by offset: one gzip member per record is a must, so convert.
+    converted = workdir / f"{len(list(workdir.iterdir()))}-{warc.name}"
+    rechunk(warc.path, converted, workdir)
+    warc.path = converted
+    _parse(warc, converted, text, tick)
+
+
+def _parse(warc: _Warc, path: Path, text: bool, tick: Callable[[int], None]) -> None:
+    entries: List[CdxjEntry] = []
+    html: List[Dict[str, Any]] = []
+
+    def on_record(record: Any, entry: CdxjEntry) -> None:
+        if not pagetext.is_page_record(record, entry.mime):
+            return
+        body, charset = pagetext.read_body(record)
+        found: Dict[str, Any] = {"url": entry.url, "timestamp": entry.timestamp,
+                                 "digest": entry.digest}
+        if text:
+            found["title"], found["text"] = pagetext.extract_text(body, charset)
+        else:
+            found["title"] = pagetext.quick_title(body, charset)
+        html.append(found)
+
+    with open(path, "rb") as fh:
+        for entry in iter_warc_entries(_Counting(fh, tick), warc.name, on_record):  # type: ignore[arg-type]
+            entries.append(entry)
+    warc.entries, warc.html = entries, html
+
+
+def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool]) -> None:
+    """Rewrite the WARC with its warcinfo records and the kept records only."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    kept = {(e.offset, e.length): e for e in warc.entries if keep(e)}
+    spans: List[Tuple[int, int]] = []
+    with open(warc.path, "rb") as fh:
+        it = ArchiveIterator(fh, no_record_parse=True)
+        for record in it:
+            span = (it.get_record_offset(), it.get_record_length())
+            if record.rec_type == "warcinfo" or span in kept:
+                spans.append(span)
+    target = workdir / f"filtered-{len(list(workdir.iterdir()))}-{warc.name}"
+    entries = []
+    with open(warc.path, "rb") as src, open(target, "wb") as dst:
+        for offset, length in spans:
+            new_offset = dst.tell()
+            src.seek(offset)
+            _copy(src, dst, length)
+            entry = kept.get((offset, length))
+            if entry is not None:
+                entry.fields["offset"] = str(new_offset)
+                entries.append(entry)
+    urls = {e.url for e in entries}
+    warc.path, warc.entries = target, entries
+    warc.html = [h for h in warc.html if h["url"] in urls]
+
+
+def _copy(src: IO[bytes], dst: IO[bytes], length: int) -> None:
+    while length > 0:
+        chunk = src.read(min(length, _CHUNK))
+        if not chunk:
+            raise WarcError("WARC ended in the middle of a record")
+        dst.write(chunk)
+        length -= len(chunk)
+
+
+def _check_revisits(entries: List[CdxjEntry]) -> None:
+    """Refuse a revisit whose original record is not in the bundle (replay could not show it)."""
+    by_key: Dict[str, List[CdxjEntry]] = {}
+    for entry in entries:
+        if entry.mime != "warc/revisit":
+            by_key.setdefault(entry.key, []).append(entry)
+    from mirrorkit.index import surt_key
+
+    for entry in entries:
+        if entry.mime != "warc/revisit":
+            continue
+        target = str(entry.fields.get("refersToUrl") or entry.url)
+        candidates = by_key.get(surt_key(target), [])
+        date = entry.fields.get("refersToDate")
+        if any(c.timestamp == date or (entry.digest and c.digest == entry.digest)
+               for c in candidates):
+            continue
+        raise UsageError(
+            f"the revisit record for {entry.url} ({entry.filename}) refers to {target}"
+            f"{' at ' + str(date) if date else ''}, which is not in the captures given",
+            hint="Add the capture (WARC) that holds the original record to the same bundle.")
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def _iso(timestamp: str) -> str:
+    return datetime.datetime.fromtimestamp(timestamp_seconds(timestamp), datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts14(value: str) -> Optional[str]:
+    digits = re.sub(r"\D", "", value or "")
+    return digits[:14] if len(digits) >= 8 else None
+
+
+def _pages(warcs: List[_Warc], text: bool) -> List[Dict[str, Any]]:
+    """Pages for pages.jsonl: a capture's own list when it has one, else its HTML documents."""
+    pages: List[Dict[str, Any]] = []
+    seen_sources = set()
+    for warc in warcs:
+        source = warc.source
+        if id(source) in seen_sources:
+            continue
+        seen_sources.add(id(source))
+        own = [w for w in warcs if w.source is source]
+        found = [h for w in own for h in w.html]
+        urls = {e.url for w in own for e in w.entries}
+        # A page stored as a revisit gets its title and text from the record it duplicates.
+        by_digest = {h["digest"]: h for h in found if h.get("digest")}
+        for entry in (e for w in own for e in w.entries):
+            if entry.mime == "warc/revisit" and entry.digest in by_digest:
+                found.append(dict(by_digest[entry.digest], url=entry.url,
+                                  timestamp=entry.timestamp))
+        if source.pages is not None:
+            for listed in source.pages:
+                url = str(listed.get("url") or "")
+                ts = _ts14(str(listed.get("ts") or listed.get("timestamp") or ""))
+                if url not in urls:
+                    continue  # a page the bundle cannot show is left out of the list
+                match = _closest_html(found, url, ts)
+                page = {"url": url, "ts": _iso(ts or (match or {}).get("timestamp", "1970")),
+                        "title": listed.get("title") or (match or {}).get("title") or url}
+                if text and match and match.get("text"):
+                    page["text"] = match["text"]
+                pages.append(page)
+        else:
+            for html in sorted(found, key=lambda h: h["timestamp"]):
+                page = {"url": html["url"], "ts": _iso(html["timestamp"]),
+                        "title": html.get("title") or html["url"]}
+                if text and html.get("text"):
+                    page["text"] = html["text"]
+                pages.append(page)
+    for page in pages:
+        page["id"] = hashlib.sha1(f"{page['ts']}/{page['url']}".encode()).hexdigest()[:22]
+    return pages
+
+
+def _closest_html(found: List[Dict[str, Any]], url: str,
+                  ts: Optional[str]) -> Optional[Dict[str, Any]]:
+    same = [h for h in found if h["url"] == url]
+    if not same:
+        return None
+    if ts is None:
+        return same[0]
+    return min(same, key=lambda h: abs(timestamp_seconds(h["timestamp"]) - timestamp_seconds(ts)))
+
+
+def _pages_jsonl(pages: List[Dict[str, Any]], title: Optional[str], text: bool) -> bytes:
+    header: Dict[str, Any] = {"format": "json-pages-1.0", "id": "pages",
+                              "title": title or "All Pages"}
+    if text and any("text" in p for p in pages):
+        header["hasText"] = True
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines += [json.dumps({k: p[k] for k in ("id", "url", "ts", "title", "text") if k in p},
+                         ensure_ascii=False) for p in pages]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _default_collection(title: Optional[str], pages: List[Dict[str, Any]],
+                        warcs: List[_Warc]) -> str:
+    from urllib.parse import urlsplit
+
+    if title:
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:64].strip("-")
+        if slug:
+            return slug
+    urls = [p["url"] for p in pages] or [e.url for w in warcs for e in w.entries]
+    for url in urls:
+        host = (urlsplit(url).hostname or "").lower()
+        host = re.sub(r"^www\d*\.", "", host)
+        slug = re.sub(r"[^a-z0-9.-]+", "-", host).strip("-.")[:64]
+        if slug:
+            return slug
+    return "bundle"
+
+
+# -- ZIP members -------------------------------------------------------------------------------
+
+
+def _zipinfo(name: str, stored: bool, size: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, datetime.datetime.now(datetime.timezone.utc).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    info.file_size = size
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _resource(name: str, digest: str, size: int) -> Dict[str, Any]:
+    resource_name = re.sub(r"[^-a-z0-9._/]", "-", name.rsplit("/", 1)[-1].lower())
+    return {"name": resource_name, "path": name, "hash": "sha256:" + digest, "bytes": size}
+
+
+def _add_warc(zf: zipfile.ZipFile, warc: _Warc, tick: Callable[[int], None]) -> Dict[str, Any]:
+    """Copy a WARC in (STORED), hashing the file and each indexed record on the way."""
+    size = warc.path.stat().st_size
+    spans = sorted(((e.offset, e.length, e) for e in warc.entries), key=lambda s: s[0])
+    file_hash = hashlib.sha256()
+    name = "archive/" + warc.name
+    with open(warc.path, "rb") as src, zf.open(_zipinfo(name, True, size), "w") as dst:
+        pos = 0
+
+        def take(count: int, record_hash: Optional[Any]) -> None:
+            nonlocal pos
+            while count > 0:
+                chunk = src.read(min(count, _CHUNK))
+                if not chunk:
+                    raise WarcError(f"{warc.path} changed or was cut short while bundling")
+                file_hash.update(chunk)
+                if record_hash is not None:
+                    record_hash.update(chunk)
+                dst.write(chunk)
+                count -= len(chunk)
+                pos += len(chunk)
+                tick(len(chunk))
+
+        for offset, length, entry in spans:
+            if offset < pos:
+                raise WarcError(f"{warc.path}: overlapping records at offset {offset}")
+            take(offset - pos, None)
+            record_hash = hashlib.sha256()
+            take(length, record_hash)
+            entry.fields["recordDigest"] = "sha256:" + record_hash.hexdigest()
+        take(size - pos, None)
+        if src.read(1):
+            raise WarcError(f"{warc.path} grew while bundling; bundle a finished capture")
+    return _resource(name, file_hash.hexdigest(), size)
+
+
+def _add_file(zf: zipfile.ZipFile, name: str, path: Path, *, stored: bool) -> Dict[str, Any]:
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as src, zf.open(_zipinfo(name, stored, size), "w") as dst:
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+    return _resource(name, digest.hexdigest(), size)
+
+
+def _add_bytes(zf: zipfile.ZipFile, name: str, data: bytes) -> Dict[str, Any]:
+    zf.writestr(_zipinfo(name, False, len(data)), data)
+    return _resource(name, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,388 @@
+"""WARC writing (WARC/1.1, one gzip member per record, rollover, digests, revisits) and reading.
+
+Writing goes through warcio's record builder, so headers, digests and lengths follow the same code
+the rest of the ecosystem reads with. Two things are done here rather than in warcio: each record
+becomes its own gzip member at level 6 (warcio's level 9 costs CPU for no real gain), and the
+HTTP header block is written byte for byte as the server sent it (warcio would %-encode
+non-ASCII header values, which changes the evidence).
+
+Reading: `warc_files(path)` resolves "a capture" (a folder of WARCs or one WARC file) and
+`read_pages(path)` gives its pages. Both accept WARCs from other tools (wget, wpull, pywb).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Dict, Iterator, List, Optional
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter as _WarcioWriter
+
+from mirrorkit import __version__
+from mirrorkit.errors import CaptureError, UsageError, WarcError
+
+DEFAULT_MAX_FILE_SIZE = 1_000_000_000
+SOFTWARE = f"mirrorkit/{__version__}"
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+_WARC_SUFFIXES = (".warc.gz", ".warc")
+
+
+def warc_date(when: Optional[datetime] = None) -> str:
+    """WARC-Date text (UTC, microseconds) for `when` (default: now). Raises nothing."""
+    when = when or datetime.now(timezone.utc)
+    return datetime_to_iso_date(when.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
+
+
+def _record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+class _RawHeaders(StatusAndHeaders):
+    """A status line + header block kept as the exact bytes received."""
+
+    def __init__(self, raw: bytes) -> None:
+        text = raw.decode("latin-1")
+        first, _, rest = text.partition("\r\n")
+        protocol, _, statusline = first.partition(" ")
+        headers = []
+        for line in rest.split("\r\n"):
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers.append((name, value.strip()))
+        super().__init__(statusline, headers, protocol=protocol)
+        self._raw = raw if raw.endswith(b"\r\n\r\n") else raw.rstrip(b"\r\n") + b"\r\n\r\n"
+
+    def compute_headers_buffer(self, header_filter: Any = None) -> None:
+        self.headers_buff = self._raw
+
+
+class _GzipMember:
+    """File-like sink turning everything written until `flush()` into one gzip member."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.zip = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        self.parts: List[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        chunk = self.zip.compress(data)
+        if chunk:
+            self.parts.append(chunk)
+            self.size += len(chunk)
+            if self.size > 4 * 1024 * 1024:
+                self.out.write(b"".join(self.parts))
+                self.parts, self.size = [], 0
+
+    def flush(self) -> None:
+        self.parts.append(self.zip.flush())
+        # One write() per small record: a crash leaves either the whole member or a torn tail.
+        self.out.write(b"".join(self.parts))
+        self.parts = []
+
+
+@dataclass
+class Written:
+    """Where a record landed: file name, start offset, end offset, record id and WARC-Date."""
+
+    filename: str
+    offset: int
+    end: int
+    record_id: str
+    date: str
+
+
+class WarcWriter:
+    """Writes exchanges into PREFIX-TIMESTAMP-SERIAL.warc.gz files in `directory`, rolling over."""
+
+    def __init__(
+        self,
+        directory: Path,
+        info: Dict[str, str],
+        *,
+        prefix: str = "mirrorkit",
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        serial: int = 0,
+    ) -> None:
+        """Prepare a writer; no file is opened until the first record. Raises nothing."""
+        self.directory = Path(directory)
+        self.info = info
+        self.prefix = prefix
+        self.max_file_size = max_file_size
+        self.serial = serial
+        self._file: Optional[IO[bytes]] = None
+        self.filename = ""
+        self._warcinfo_id = ""
+        self._builder = _WarcioWriter(None, gzip=False, warc_version="1.1")
+
+    # -- files ------------------------------------------------------------------------------
+    def _open_next(self) -> None:
+        self.close()
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        while True:
+            name = f"{self.prefix}-{stamp}-{self.serial:05d}.warc.gz"
+            self.serial += 1
+            if not (self.directory / name).exists():
+                break
+        try:
+            self._file = open(self.directory / name, "xb", buffering=1024 * 1024)  # noqa: SIM115
+        except OSError as err:
+            raise CaptureError(f"cannot create {self.directory / name}: {err.strerror}") from err
+        self.filename = name
+        info = {
+            "software": SOFTWARE,
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            **self.info,
+        }
+        rec = self._builder.create_warcinfo_record(name, info)
+        self._warcinfo_id = rec.rec_headers.get_header("WARC-Record-ID")
+        self._done(self._emit(rec))
+
+    def _emit(self, record: Any) -> Written:
+        assert self._file is not None
+        start = self._file.tell()
+        self._builder.out = _GzipMember(self._file)
+        self._builder.write_record(record)
+        return Written(
+            self.filename,
+            start,
+            self._file.tell(),
+            record.rec_headers.get_header("WARC-Record-ID"),
+            record.rec_headers.get_header("WARC-Date"),
+        )
+
+    def _ready(self) -> None:
+        if self._file is None or self._file.tell() >= self.max_file_size:
+            self._open_next()
+
+    def _common(self, rtype: str, url: str, date: str, ip: Optional[str]) -> Dict[str, str]:
+        headers = {"WARC-Type": rtype, "WARC-Record-ID": _record_id(), "WARC-Target-URI": url,
+                   "WARC-Date": date, "WARC-Warcinfo-ID": self._warcinfo_id}
+        if ip:
+            headers["WARC-IP-Address"] = ip
+        return headers
+
+    # -- records ----------------------------------------------------------------------------
+    def write_exchange(
+        self,
+        url: str,
+        date: str,
+        request_head: bytes,
+        response_head: bytes,
+        body: IO[bytes],
+        body_length: int,
+        payload_digest: str,
+        *,
+        ip: Optional[str] = None,
+        truncated: Optional[str] = None,
+    ) -> Written:
+        """Write a response record then its request record; return the response's place.
+
+        `response_head` is the status line and header block as received, `body` the payload after
+        de-chunking and before content decoding, `payload_digest` its `sha1:BASE32`.
+        Raises OSError when the disk refuses the write.
+        """
+        self._ready()
+        resp_headers = self._common("response", url, date, ip)
+        resp_headers["WARC-Payload-Digest"] = payload_digest
+        if truncated:
+            resp_headers["WARC-Truncated"] = truncated
+        req_headers = self._common("request", url, date, ip)
+        resp_headers["WARC-Concurrent-To"] = req_headers["WARC-Record-ID"]
+        resp = self._builder.create_warc_record(
+            url, "response", payload=body, length=body_length,
+            warc_headers_dict=resp_headers, http_headers=_RawHeaders(response_head),
+        )
+        req_headers["WARC-Concurrent-To"] = resp_headers["WARC-Record-ID"]
+        req = self._request(url, req_headers, request_head)
+        where = self._emit(resp)
+        self._emit(req)
+        return self._done(where)
+
+    def write_revisit(
+        self,
+        url: str,
+        date: str,
+        request_head: bytes,
+        response_head: bytes,
+        payload_digest: str,
+        refers_to_uri: str,
+        refers_to_date: str,
+        *,
+        ip: Optional[str] = None,
+    ) -> Written:
+        """Write a revisit (identical payload digest) record and its request. Raises OSError."""
+        self._ready()
+        headers = self._common("revisit", url, date, ip)
+        req_headers = self._common("request", url, date, ip)
+        headers["WARC-Concurrent-To"] = req_headers["WARC-Record-ID"]
+        req_headers["WARC-Concurrent-To"] = headers["WARC-Record-ID"]
+        rec = self._builder.create_revisit_record(
+            url, payload_digest, refers_to_uri, refers_to_date,
+            http_headers=_RawHeaders(response_head), warc_headers_dict=headers,
+        )
+        req = self._request(url, req_headers, request_head)
+        where = self._emit(rec)
+        self._emit(req)
+        return self._done(where)
+
+    def _request(self, url: str, headers: Dict[str, str], head: bytes) -> Any:
+        req = self._builder.create_warc_record(
+            url, "request", payload=io.BytesIO(b""), length=0,
+            warc_headers_dict=headers, http_headers=_RawHeaders(head),
+        )
+        req.rec_headers.remove_header("WARC-Payload-Digest")  # a GET has no payload
+        return req
+
+    def _done(self, where: Written) -> Written:
+        # Hand the records to the OS now: a SIGKILL then loses nothing the journal vouches for.
+        assert self._file is not None
+        self._file.flush()
+        where.end = self._file.tell()
+        return where
+
+    def sync(self) -> None:
+        """Push everything written so far to the disk (flush + fsync). Raises OSError."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Flush, fsync and close the current file. Raises OSError."""
+        if self._file is not None:
+            try:
+                self.sync()
+            finally:
+                self._file.close()
+                self._file = None
+
+
+# -- recovery -------------------------------------------------------------------------------
+def member_ends(path: Path) -> List[int]:
+    """End offsets of the complete gzip members of a .warc.gz file, in order. Raises OSError."""
+    ends: List[int] = []
+    pos = 0
+    with open(path, "rb") as fh:
+        buf = fh.read(1024 * 1024)
+        while buf:
+            dec = zlib.decompressobj(zlib.MAX_WBITS + 16)
+            try:
+                while True:
+                    dec.decompress(buf, 0)
+                    if dec.eof:
+                        pos += len(buf) - len(dec.unused_data)
+                        buf = dec.unused_data or fh.read(1024 * 1024)
+                        break
+                    pos += len(buf)
+                    buf = fh.read(1024 * 1024)
+                    if not buf:
+                        return ends
+            except zlib.error:
+                return ends
+            ends.append(pos)
+    return ends
+
+
+def cut_to(path: Path, length: int) -> int:
+    """Truncate `path` to `length` bytes (fsynced); return how many bytes went. Raises OSError."""
+    size = path.stat().st_size
+    if length < size:
+        with open(path, "r+b") as fh:
+            fh.truncate(length)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return size - length
+
+
+# -- reading "a capture" --------------------------------------------------------------------
+def warc_files(path: Path | str) -> List[Path]:
+    """The WARC files of a capture (a folder of WARCs, or one WARC). Raises UsageError if none."""
+    path = Path(path)
+    if path.is_file():
+        if path.name.endswith(_WARC_SUFFIXES):
+            return [path]
+        raise UsageError(f"{path} is not a WARC file (expected a name ending in .warc or .warc.gz)")
+    if not path.is_dir():
+        raise UsageError(f"{path} does not exist: give a capture folder or a WARC file")
+    found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_WARC_SUFFIXES))
+    if not found:
+        raise UsageError(f"no WARC files (*.warc.gz, *.warc) in {path}")
+    return found
+
+
+def target_uri(record: Any) -> str:
+    """A record's WARC-Target-URI, without the angle brackets wget 1.14 put around it."""
+    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+    uri = uri.strip()
+    if uri.startswith("<") and uri.endswith(">"):
+        uri = uri[1:-1]
+    return uri
+
+
+def iter_records(path: Path | str) -> Iterator[Any]:
+    """Every record of every WARC in a capture, as warcio records. Raises UsageError, WarcError."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    for file in warc_files(path):
+        try:
+            with open(file, "rb") as fh:
+                yield from ArchiveIterator(fh)
+        except ArchiveLoadFailed as err:
+            raise WarcError(f"{file} is not a readable WARC: {str(err).strip()}") from err
+        except (OSError, EOFError, zlib.error) as err:
+            raise WarcError(f"{file} is damaged or truncated: {err}") from err
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+def read_pages(path: Path | str) -> List[Dict[str, Any]]:
+    """The capture's pages (url, ts, status, title).
+
+    From its pages.jsonl when it has one, else from the HTML responses in its WARCs (other tools).
+    Raises UsageError, WarcError.
+    """
+    path = Path(path)
+    jsonl = path / "pages.jsonl" if path.is_dir() else None
+    if jsonl is not None and jsonl.is_file():
+        pages = []
+        for n, line in enumerate(jsonl.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError as err:
+                raise WarcError(f"{jsonl} line {n} is not JSON: {err}") from err
+            if isinstance(entry, dict) and "url" in entry:
+                pages.append(entry)
+        return pages
+    pages = []
+    seen = set()
+    for rec in iter_records(path):
+        if rec.rec_type != "response" or not rec.http_headers:
+            continue
+        ctype = (rec.http_headers.get_header("Content-Type") or "").lower()
+        status = rec.http_headers.get_statuscode()
+        if "html" not in ctype or not str(status).startswith("2"):
+            continue
+        url = target_uri(rec)
+        if url in seen:
+            continue
+        seen.add(url)
+        head = rec.content_stream().read(65536)
+        match = _TITLE.search(head)
+        title = match.group(1).decode("utf-8", "replace").strip() if match else ""
+        pages.append({"url": url, "ts": rec.rec_headers.get_header("WARC-Date"),
+                      "status": int(status), "title": title})
+    return pages

@@ -1,0 +1,139 @@
+"""mirrorkit's replay server: a Flask app that replays signed WACZ bundles offline.
+
+`create_app(bundles)` opens each bundle in place (no extraction), verifies it in the background,
+and serves: ``/`` (the bundles), ``/<bundle>/`` (pages and full-text search),
+``/<bundle>/<timestamp>/<original-url>`` (replay, rewritten to stay inside the archive) and
+``/<bundle>.wacz`` (the raw file, with Range support for ReplayWeb.page). This package travels in
+the USB kit: Python 3.9-safe, pure-Python dependencies only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from flask import Flask
+
+from mirrorkit.errors import MirrorkitError, UsageError
+
+from .archive import ReplayBundle, bundle_name
+
+__all__ = ["create_app", "BundleSet", "BrokenBundle"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class BrokenBundle:
+    """A bundle file that could not even be opened: listed as failed, never replayed."""
+
+    def __init__(self, path: Path, name: str, reason: str) -> None:
+        self.path = path
+        self.name = name
+        self.filename = path.name
+        self.title = path.name
+        self.description = ""
+        self.created = ""
+        self.publisher = None
+        self.fingerprint = None
+        self.main_page_url = None
+        self.main_page_ts = None
+        self.state = "failed"
+        self.reason = reason
+        self.report = None
+        self.page_count = 0
+        self.capture_range = "unknown"
+        self.pages: List[Dict[str, Any]] = []
+
+    def wait_verified(self, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class BundleSet:
+    """The bundles an app serves, by name; kept in ``app.extensions['mirrorkit']``."""
+
+    def __init__(self, bundles: List[Any]) -> None:
+        self.bundles = bundles
+        self.by_name = {b.name: b for b in bundles}
+
+    def get(self, name: str) -> Optional[Any]:
+        """The bundle called ``name``, or None."""
+        return self.by_name.get(name)
+
+    def wait_verified(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until every bundle finished verifying; False if ``timeout`` ran out first."""
+        return all(b.wait_verified(timeout) for b in self.bundles)
+
+    def close(self) -> None:
+        """Closes every bundle file."""
+        for b in self.bundles:
+            b.close()
+
+
+def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Builds the replay app for the given WACZ files.
+
+    ``config`` keys: ``verify`` (default True), ``background`` (verify in a thread so start-up
+    stays fast; default True), ``fingerprint`` (a fingerprint the user vouches for). Raises
+    UsageError when a path does not exist or no bundle is given; a file that is not a readable
+    bundle is listed as failed instead of stopping the others.
+    """
+    cfg: Dict[str, Any] = {"verify": True, "background": True, "fingerprint": None}
+    cfg.update(config or {})
+    paths = [Path(p).resolve() for p in bundles]
+    if not paths:
+        raise UsageError("give at least one .wacz file to serve")
+    for p in paths:
+        if not p.is_file():
+            raise UsageError(f"{p} does not exist or is not a file")
+    taken: set = set()
+    opened: List[Any] = []
+    for p in paths:
+        name = bundle_name(p, taken)
+        try:
+            opened.append(ReplayBundle(p, name))
+        except MirrorkitError as err:
+            opened.append(BrokenBundle(p, name, err.message))
+    bundle_set = BundleSet(opened)
+
+    here = Path(__file__).resolve().parent
+    app = Flask(__name__, static_folder=str(here / "static"), static_url_path="/_mk/static",
+                template_folder=str(here / "templates"))
+    app.url_map.merge_slashes = False  # "/<ts>/http://host/" must keep its "//"
+    app.url_map.strict_slashes = False
+    app.config.update({k.upper(): v for k, v in cfg.items() if isinstance(k, str)})
+    app.extensions["mirrorkit"] = bundle_set
+
+    from .replay import bp as replay_bp
+    from .views import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(replay_bp)
+
+    from .respond import SAFETY_HEADERS
+
+    @app.after_request
+    def _safety(response: Any) -> Any:
+        for key, value in SAFETY_HEADERS:
+            response.headers.setdefault(key, value)
+        return response
+
+    to_verify = [b for b in opened if isinstance(b, ReplayBundle)]
+    if not cfg["verify"]:
+        for b in to_verify:
+            b.state, b.reason = "failed", "verification was switched off"
+            b._verified.set()
+    elif cfg["background"]:
+        def run() -> None:
+            for b in to_verify:
+                b.verify(cfg["fingerprint"])
+
+        threading.Thread(target=run, name="mirrorkit-verify", daemon=True).start()
+    else:
+        for b in to_verify:
+            b.verify(cfg["fingerprint"])
+    return app

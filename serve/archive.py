@@ -1,0 +1,354 @@
+"""A bundle opened for replay: metadata, verification state, capture lookup and checked records.
+
+Nothing is extracted: the WACZ is read through `mirrorkit.wacz.WaczReader`, index lookups binary
+search ``index.idx`` and inflate one block, and each record is read at its offset inside the
+STORED WARC member, then checked against its ``recordDigest`` before it is parsed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from mirrorkit.errors import InvalidBundle, MirrorkitError
+from mirrorkit.surt import surt_key
+
+from .cache import ByteLRU
+from .records import DamagedRecord, Record, check_digest, parse_record
+from .search import SearchIndex
+from .storage import BundleStorage
+
+_NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+_REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REVISIT_HOPS = 3
+
+
+class NotArchived(MirrorkitError):
+    """The requested URL has no capture in this bundle."""
+
+    exit_code = 1
+
+
+def to14(value: str) -> str:
+    """A 14-digit timestamp from an RFC 3339 / WARC date or a shorter digit string."""
+    digits = re.sub(r"\D", "", value or "")[:14]
+    return digits + "00000101000000"[len(digits):]
+
+
+@lru_cache(maxsize=65536)
+def ts_seconds(ts14: str) -> float:
+    """Seconds since the epoch for a 14-digit timestamp (invalid dates sort as 0)."""
+    t = to14(ts14)
+    try:
+        return float(calendar.timegm((int(t[0:4]), min(max(int(t[4:6]), 1), 12),
+                                      min(max(int(t[6:8]), 1), 31), min(int(t[8:10]), 23),
+                                      min(int(t[10:12]), 59), min(int(t[12:14]), 59))))
+    except ValueError:
+        return 0.0
+
+
+def pretty_ts(ts14: str) -> str:
+    """``20140126200624`` -> ``2014-01-26 20:06:24 UTC``."""
+    t = ts14
+    return f"{t[0:4]}-{t[4:6]}-{t[6:8]} {t[8:10]}:{t[10:12]}:{t[12:14]} UTC"
+
+
+def bundle_name(path: Path, taken: set) -> str:
+    """A URL-safe, unique short name for a bundle, from its file name."""
+    base = _NAME_BAD.sub("-", path.name[:-5] if path.name.lower().endswith(".wacz") else path.stem)
+    base = base.strip("-.") or "bundle"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    taken.add(name)
+    return name
+
+
+class Capture:
+    """A response found for a request: the record to serve and where it came from."""
+
+    def __init__(self, entry: Dict[str, Any], record: Record, payload_from: Optional[Record],
+                 payload_entry: Optional[Dict[str, Any]] = None) -> None:
+        self.entry = entry
+        self.record = record
+        # For a revisit: the original record whose payload (and headers) stand in for it.
+        self.payload_from = payload_from
+        self.payload_entry = payload_entry
+
+    @property
+    def digests(self) -> Tuple[str, str]:
+        """recordDigests of the record and of the original it resolves to ('' when absent)."""
+        own = str(self.entry.get("recordDigest") or "")
+        other = str((self.payload_entry or {}).get("recordDigest") or "") if self.payload_from \
+            else own
+        return own, other
+
+    @property
+    def timestamp(self) -> str:
+        return str(self.entry.get("timestamp", ""))
+
+    @property
+    def url(self) -> str:
+        return str(self.entry.get("url", ""))
+
+    @property
+    def response(self) -> Record:
+        """The record holding the HTTP status, headers and payload to replay."""
+        return self.payload_from or self.record
+
+
+class ReplayBundle:
+    """One WACZ opened for replay. Thread-safe after construction."""
+
+    def __init__(self, path: Path, name: str, cache_bytes: int = 32 * 1024 * 1024) -> None:
+        self.path = path
+        # parsed records and rewritten responses, keyed by verified record digests
+        self.records_cache = ByteLRU(cache_bytes // 2)
+        self.responses_cache = ByteLRU(cache_bytes // 2)
+        self._lookups = ByteLRU(4 * 1024 * 1024)  # the index never changes while open
+        self.name = name
+        self.filename = path.name
+        self.storage = BundleStorage(path)
+        dp = self.storage.datapackage
+        mk = dp.get("mirrorkit") if isinstance(dp.get("mirrorkit"), dict) else {}
+        self.title = str(dp.get("title") or path.name)
+        self.description = str(dp.get("description") or "")
+        self.created = str(dp.get("created") or "")
+        self.publisher = str(mk.get("publisher") or "") or None
+        self.fingerprint = str(mk.get("fingerprint") or "") or None
+        self.main_page_url = str(dp.get("mainPageUrl") or "") or None
+        date = dp.get("mainPageDate")
+        self.main_page_ts = to14(str(date)) if date else None
+        # verification state: "verifying" until verify() finishes, then trusted/untrusted/failed
+        self.state = "verifying"
+        self.reason = "The signature and file hashes are being checked."
+        self.report: Any = None
+        self._verified = threading.Event()
+        self._pages: Optional[List[Dict[str, Any]]] = None
+        self._pages_lock = threading.Lock()
+        self._search: Optional[SearchIndex] = None
+        self.pages_problem = ""
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self, fingerprint: Optional[str] = None) -> None:
+        """Runs `verify_bundle` and records the outcome; never raises."""
+        try:
+            from mirrorkit.verify import verify_bundle
+
+            report = verify_bundle(str(self.path), fingerprint=fingerprint, remember=False)
+            self.report = report
+            signer = getattr(report, "fingerprint", None) or self.fingerprint
+            if signer and not self.fingerprint:
+                self.fingerprint = signer
+            if getattr(report, "trusted", False):
+                self.state = "trusted"
+                self.reason = ("Signature and every file hash verified; the signer is in your "
+                               "trust store.")
+            else:
+                self.state = "untrusted"
+                self.reason = ("Signature and every file hash verified, but the signer is not "
+                               "in your trust store: compare the fingerprint with the "
+                               "publisher's card.")
+        except MirrorkitError as err:
+            self.state = "failed"
+            self.report = getattr(err, "report", None)
+            self.reason = err.message
+        except Exception as err:  # a verifier bug must not make a bundle look trusted
+            self.state = "failed"
+            self.reason = f"verification could not run: {type(err).__name__}: {err}"
+        finally:
+            self._verified.set()
+
+    def wait_verified(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until verification finished (or ``timeout``); returns whether it did."""
+        return self._verified.wait(timeout)
+
+    # -- pages and search ---------------------------------------------------------------------
+
+    @property
+    def pages(self) -> List[Dict[str, Any]]:
+        """The bundle's pages (url, ts, title, text), read from pages.jsonl on first use."""
+        if self._pages is None:
+            with self._pages_lock:
+                if self._pages is None:
+                    pages = []
+                    try:
+                        listed = list(self.storage.pages())
+                    except InvalidBundle as err:
+                        listed = []
+                        self.pages_problem = err.message
+                    for page in listed:
+                        if not isinstance(page, dict) or not page.get("url"):
+                            continue
+                        page = dict(page)
+                        page["ts14"] = to14(str(page.get("ts") or ""))
+                        pages.append(page)
+                    self._pages = pages
+        return self._pages
+
+    @property
+    def page_count(self) -> int:
+        return len(self.pages)
+
+    @property
+    def capture_range(self) -> str:
+        """First and last capture day of the bundle's pages, e.g. ``2014-01-26 to 2014-02-02``."""
+        stamps = sorted(p["ts14"] for p in self.pages if p["ts14"].strip("0"))
+        if not stamps:
+            return "unknown"
+        first, last = pretty_ts(stamps[0])[:10], pretty_ts(stamps[-1])[:10]
+        return first if first == last else f"{first} to {last}"
+
+    def search(self, query: str) -> List[Dict[str, Any]]:
+        """Pages whose title or text contains every word of ``query``."""
+        if self._search is None:
+            self._search = SearchIndex(self.pages)
+        return self._search.search(query)
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def _read_checked(self, entry: Dict[str, Any]) -> Record:
+        filename = str(entry.get("filename") or "")
+        try:
+            offset, length = int(entry["offset"]), int(entry["length"])
+        except (KeyError, TypeError, ValueError):
+            raise DamagedRecord("its index entry has no usable offset and length") from None
+        try:
+            data = self.storage.read_record_bytes(filename, offset, length)
+        except DamagedRecord:
+            raise
+        except InvalidBundle as err:
+            raise DamagedRecord(err.message) from None
+        digest = entry.get("recordDigest")
+        if not check_digest(data, digest):
+            raise DamagedRecord(
+                f"the stored bytes of {entry.get('url')} ({filename} at {offset}) do not match "
+                "the recordDigest in the bundle's index: the file was changed or damaged")
+        if not digest:
+            return parse_record(data)
+        record = self.records_cache.get(digest)
+        if record is None:
+            record = parse_record(data)
+            self.records_cache.put(digest, record, len(record.payload) + 1024)
+        return record
+
+    def candidates(self, url: str, key: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Every index entry for ``url`` (same SURT key), as dicts with ``timestamp`` added.
+
+        Raises DamagedRecord when the index cannot be read. Returns a new list each time.
+        """
+        key = key or surt_key(url)
+        cached = self._lookups.get(key)
+        if cached is not None:
+            return list(cached)
+        try:
+            entries = self.storage.lookup(key)
+        except DamagedRecord:
+            raise
+        except InvalidBundle as err:
+            raise DamagedRecord(f"the bundle's index is damaged: {err.message}") from None
+        self._lookups.put(key, entries, 200 * len(entries) + 100)
+        return list(entries)
+
+    def find(self, url: str, ts14: str) -> Capture:
+        """The capture of ``url`` closest in time to ``ts14``.
+
+        Raises NotArchived when there is none and DamagedRecord when the chosen record (or the
+        original a revisit points to) fails its digest.
+        """
+        key = surt_key(url)
+        entries = self.candidates(url, key)
+        want = ts_seconds(ts14)
+
+        def rank(e: Dict[str, Any]) -> Tuple[float, int, int]:
+            exact = 0 if str(e.get("url", "")) == url else 1
+            ok_status = 0 if str(e.get("status", "200"))[:1] in ("2", "3") else 1
+            return (abs(ts_seconds(str(e.get("timestamp", ""))) - want), exact, ok_status)
+
+        entries.sort(key=rank)
+        damaged: Optional[DamagedRecord] = None
+        for entry in entries:
+            try:
+                capture = self._resolve(entry)
+            except DamagedRecord as err:
+                # Never fall back silently to another capture: the reader must see the damage.
+                damaged = err
+                break
+            except NotArchived:
+                continue
+            if capture is None:
+                continue
+            if self._self_redirect(capture, key) and len(entries) > 1:
+                continue
+            return capture
+        if damaged is not None:
+            raise damaged
+        raise NotArchived(f"{url} is not in this archive")
+
+    def _self_redirect(self, capture: Capture, key: str) -> bool:
+        # http -> https or trailing-slash redirects to a URL with the same key would loop.
+        resp = capture.response
+        if resp.status not in _REDIRECTS:
+            return False
+        from urllib.parse import urljoin
+
+        loc = resp.header("location")
+        return bool(loc) and surt_key(urljoin(capture.url, loc)) == key
+
+    def _resolve(self, entry: Dict[str, Any]) -> Optional[Capture]:
+        record = self._read_checked(entry)
+        if record.warc_type in ("response", "resource"):
+            return Capture(entry, record, None)
+        if record.warc_type != "revisit":
+            return None  # request, metadata...: not something to replay
+        original_entry, original = self._original_of(entry, record)
+        return Capture(entry, record, original, original_entry)
+
+    def _original_of(self, entry: Dict[str, Any], record: Record,
+                     hops: int = 0) -> Tuple[Dict[str, Any], Record]:
+        target = record.warc_header("WARC-Refers-To-Target-URI") or str(entry.get("url", ""))
+        target = target.strip("<>")
+        date = record.warc_header("WARC-Refers-To-Date")
+        digest = record.warc_header("WARC-Payload-Digest") or entry.get("digest")
+        options = [e for e in self.candidates(target) if not _is_revisit(e)]
+        chosen = None
+        if date:
+            d14 = to14(date)
+            chosen = next((e for e in options if e.get("timestamp") == d14), None)
+        if chosen is None and digest:
+            same = [e for e in options if e.get("digest") == digest]
+            if same:
+                want = ts_seconds(str(entry.get("timestamp", "")))
+                chosen = min(same, key=lambda e: abs(ts_seconds(str(e.get("timestamp"))) - want))
+        if chosen is None:
+            raise NotArchived(
+                f"the original of the revisit of {entry.get('url')} is not in this archive")
+        original = self._read_checked(chosen)
+        if original.warc_type == "revisit" and hops < MAX_REVISIT_HOPS:
+            return self._original_of(chosen, original, hops + 1)
+        if original.warc_type not in ("response", "resource"):
+            raise NotArchived("a revisit points to a record that is not a response")
+        return chosen, original
+
+    def close(self) -> None:
+        """Releases the open file."""
+        self.storage.close()
+
+
+def _is_revisit(entry: Dict[str, Any]) -> bool:
+    return str(entry.get("mime", "")) == "warc/revisit"
+
+
+def open_bundle(path: Path, name: str) -> ReplayBundle:
+    """Opens a WACZ for replay; raises ReplayError-like InvalidBundle when it is not readable."""
+    try:
+        return ReplayBundle(path, name)
+    except InvalidBundle:
+        raise
+    except OSError as err:
+        raise InvalidBundle(f"cannot read {path}: {err.strerror or err}") from None

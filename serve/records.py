@@ -1,0 +1,116 @@
+"""One archived HTTP response, read from its stored bytes and checked against its recordDigest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import List, Optional, Tuple
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
+
+from mirrorkit.errors import InvalidBundle
+
+
+class DamagedRecord(InvalidBundle):
+    """A record's bytes do not match the digest the signed index gives for them."""
+
+
+class Record:
+    """A parsed WARC record: WARC headers, HTTP status and headers, and the payload bytes.
+
+    ``payload`` is the body as the server sent it (content-encoded, chunking removed);
+    ``decoded()`` undoes the Content-Encoding when this Python can.
+    """
+
+    def __init__(
+        self,
+        warc_type: str,
+        warc_headers: List[Tuple[str, str]],
+        status: int,
+        headers: List[Tuple[str, str]],
+        payload: bytes,
+    ) -> None:
+        self.warc_type = warc_type
+        self.warc_headers = warc_headers
+        self.status = status
+        self.headers = headers
+        self.payload = payload
+
+    def warc_header(self, name: str) -> Optional[str]:
+        """The value of a WARC header, or None."""
+        name = name.lower()
+        for key, value in self.warc_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header(self, name: str) -> Optional[str]:
+        """The value of an HTTP response header, or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    @property
+    def content_encoding(self) -> str:
+        """The response's Content-Encoding, lowercased ('' for none or identity)."""
+        enc = (self.header("content-encoding") or "").strip().lower()
+        return "" if enc == "identity" else enc
+
+    def can_decode(self) -> bool:
+        """Whether the payload's Content-Encoding can be undone here (brotli may be missing)."""
+        enc = self.content_encoding
+        return not enc or enc in BufferedReader.get_supported_decompressors()
+
+    def decoded(self) -> bytes:
+        """The payload with its Content-Encoding undone; raises DamagedRecord if it won't decode."""
+        enc = self.content_encoding
+        if not enc:
+            return self.payload
+        reader = BufferedReader(io.BytesIO(self.payload), decomp_type=enc)
+        try:
+            return reader.read()
+        except Exception as err:  # zlib.error, brotli.error: the stored body is not what it says
+            raise DamagedRecord(f"the {enc} body does not decode: {err}") from None
+
+
+def check_digest(data: bytes, record_digest: Optional[str]) -> bool:
+    """True when ``data`` matches ``sha256:<hex>``; False when it does not. None digest -> True."""
+    if not record_digest:
+        return True
+    algo, _, want = record_digest.partition(":")
+    if algo.lower() != "sha256" or not want:
+        return False
+    return hashlib.sha256(data).hexdigest() == want.lower()
+
+
+def parse_record(data: bytes) -> Record:
+    """Parses one stored WARC record (gzip member or plain); raises DamagedRecord if unreadable."""
+    try:
+        it = iter(ArchiveIterator(io.BytesIO(data), arc2warc=True))
+        rec = next(it)
+        warc_headers = list(rec.rec_headers.headers)
+        status = 200
+        headers: List[Tuple[str, str]] = []
+        if rec.http_headers is not None and rec.rec_type in ("response", "revisit"):
+            code = rec.http_headers.get_statuscode() or "200"
+            status = int(code) if str(code).isdigit() else 200
+            headers = list(rec.http_headers.headers)
+            stream = rec.raw_stream
+            if (rec.http_headers.get_header("transfer-encoding") or "").lower() == "chunked":
+                stream = ChunkedDataReader(stream, decomp_type=None)
+            payload = stream.read()
+        else:
+            payload = rec.raw_stream.read()
+            ctype = rec.rec_headers.get_header("content-type")
+            if ctype:
+                headers = [("Content-Type", ctype)]
+        return Record(rec.rec_type, warc_headers, status, headers, payload)
+    except DamagedRecord:
+        raise
+    except StopIteration:
+        raise DamagedRecord("no WARC record at the indexed offset") from None
+    except Exception as err:  # warcio raises many kinds on garbage: all mean the same here
+        raise DamagedRecord(f"the WARC record cannot be parsed: {err}") from None

@@ -1,0 +1,195 @@
+"""Turning an archived response into the response the browser gets: headers, rewriting, banner."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import List, Optional, Tuple
+from urllib.parse import urljoin
+
+from .archive import Capture, ReplayBundle, pretty_ts
+from .inject import banner, shim_script
+from .rewrite_css import rewrite_css
+from .rewrite_html import rewrite_html
+from .urls import UrlRewriter
+
+# Only the replay server itself, data: and blob:. form-action, base-uri and frame-ancestors do
+# not fall back to default-src, so they are spelled out.
+CSP = (
+    "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
+    "script-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' data: blob: 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self' data: blob:; "
+    "frame-src 'self' data: blob:; child-src 'self' data: blob:; worker-src 'self' data: blob:; "
+    "object-src 'self' data: blob:; manifest-src 'self'; form-action 'self'; base-uri 'self'; "
+    "frame-ancestors 'self'"
+)
+SAFETY_HEADERS = [
+    ("Content-Security-Policy", CSP),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-DNS-Prefetch-Control", "off"),
+]
+# Archived headers never replayed: transport framing, cookies, and anything that makes a browser
+# contact another host (reporting, preloads, HSTS, pins) or overrides our policy.
+_DROP = frozenset({
+    "transfer-encoding", "content-length", "connection", "keep-alive", "proxy-connection",
+    "proxy-authenticate", "upgrade", "trailer", "te", "set-cookie", "set-cookie2",
+    "content-security-policy", "content-security-policy-report-only", "x-webkit-csp",
+    "strict-transport-security", "public-key-pins", "public-key-pins-report-only", "alt-svc",
+    "link", "report-to", "reporting-endpoints", "nel", "expect-ct", "service-worker-allowed",
+    "clear-site-data", "date", "server", "accept-ranges", "etag", "last-modified", "vary",
+    "age", "expires", "cache-control", "pragma", "x-xss-protection", "referrer-policy",
+    "origin-agent-cluster", "x-dns-prefetch-control", "speculation-rules",
+})
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CSS_TYPES = ("text/css",)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+
+
+def media_type(content_type: Optional[str]) -> str:
+    """``text/html; charset=GBK`` -> ``text/html``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def header_charset(content_type: Optional[str]) -> Optional[str]:
+    """The charset parameter of a Content-Type, if it names a codec Python knows."""
+    m = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.I)
+    return _known(m.group(1)) if m else None
+
+
+def _known(name: str) -> Optional[str]:
+    name = name.strip().lower()
+    # WHATWG maps these labels to supersets; decoding with the superset is what browsers do.
+    name = {"gb2312": "gbk", "gb_2312-80": "gbk", "x-gbk": "gbk", "iso-8859-1": "cp1252",
+            "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252"}.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def sniff_charset(body: bytes, content_type: Optional[str]) -> str:
+    """The document's charset: BOM, then HTTP header, then <meta charset>, else UTF-8.
+
+    Returns a Python codec name; never raises.
+    """
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    found = header_charset(content_type)
+    if found:
+        return found
+    m = _META_CHARSET.search(body[:4096])
+    if m:
+        found = _known(m.group(1).decode("ascii", "replace"))
+        if found and not found.startswith("utf-16"):  # a meta in an ASCII-compatible doc
+            return found
+    return "utf-8"
+
+
+def _css_charset(body: bytes, content_type: Optional[str]) -> str:
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    found = header_charset(content_type)
+    if found:
+        return found
+    m = re.match(rb'@charset "([^"]+)";', body)
+    return (_known(m.group(1).decode("ascii", "replace")) if m else None) or "utf-8"
+
+
+class Prepared:
+    """Status, headers and body ready to send."""
+
+    def __init__(self, status: int, headers: List[Tuple[str, str]], body: bytes,
+                 rewritten: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.rewritten = rewritten
+
+
+def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
+            record_note: str = "") -> Prepared:
+    """Builds the replayed response for ``capture`` (``modifier`` as in `serve.urls`)."""
+    resp = capture.response
+    # A revisit replays its original: status, headers and payload (a 304 revisit included).
+    status = resp.status
+    ts = capture.timestamp
+    urls = UrlRewriter(prefix, ts, capture.url)
+    headers: List[Tuple[str, str]] = []
+    content_type = resp.header("content-type")
+    for key, value in resp.headers:
+        lk = key.lower()
+        if lk in _DROP:
+            continue
+        if lk == "location":
+            value = urls.rewrite(urljoin(capture.url, value.strip()), modifier)
+        elif lk == "refresh":
+            from .rewrite_html import rewrite_refresh
+
+            value = rewrite_refresh(value, urls)
+        elif lk == "content-location":
+            value = urls.rewrite(value)
+        headers.append((key, value))
+    kind = media_type(content_type)
+    body = resp.payload
+    rewritten = False
+    wants_rewrite = modifier != "id_" and status not in (204, 304) and (
+        kind in _HTML_TYPES or kind in _CSS_TYPES)
+    if wants_rewrite and resp.can_decode():
+        body = resp.decoded()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+        if kind in _CSS_TYPES:
+            charset = _css_charset(body, content_type)
+            text = body.decode(charset, "surrogateescape")
+            body = rewrite_css(text, urls).encode(charset, "surrogateescape")
+        else:
+            charset = sniff_charset(body, content_type)
+            body = _rewrite_page(bundle, capture, body, charset, urls, modifier, prefix,
+                                 record_note)
+            if not header_charset(content_type) and (
+                    charset != "utf-8" or _META_CHARSET.search(body[:4096])):
+                # The injected script may push a <meta charset> past the browser's 1024-byte
+                # prescan: say in the header what the page itself declared.
+                label = "utf-8" if charset == "utf-8-sig" else charset
+                headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+                headers.append(("Content-Type", f"{kind}; charset={label}"))
+        rewritten = True
+    headers.extend(SAFETY_HEADERS)
+    headers.append(("Memento-Datetime", _http_date(ts)))
+    headers.append(("Cache-Control", "no-cache"))
+    return Prepared(status, headers, body, rewritten)
+
+
+def _rewrite_page(bundle: ReplayBundle, capture: Capture, body: bytes, charset: str,
+                  urls: UrlRewriter, modifier: str, prefix: str, record_note: str) -> bytes:
+    if charset == "utf-16":
+        text = body.decode("utf-16", "replace")
+    else:
+        text = body.decode(charset, "surrogateescape")
+    result = rewrite_html(text, urls)
+    head = shim_script(urls.archive_prefix(), prefix.rstrip("/") + "/", capture.url)
+    tail = ""
+    if modifier == "":
+        tail = banner(
+            state=bundle.state, publisher=bundle.publisher, fingerprint=bundle.fingerprint,
+            captured=pretty_ts(capture.timestamp), original_url=capture.url,
+            bundle_href=f"{prefix.rstrip('/')}/", record_note=record_note,
+        )
+    out = result.inject(head, tail)
+    if charset == "utf-16":
+        return out.encode("utf-16")
+    return out.encode(charset, "surrogateescape")
+
+
+def _http_date(ts14: str) -> str:
+    import datetime as _dt
+    from email.utils import format_datetime
+
+    try:
+        dt = _dt.datetime.strptime(ts14, "%Y%m%d%H%M%S").replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        dt = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    return format_datetime(dt, usegmt=True)

@@ -1,0 +1,113 @@
+"""Running the replay app under waitress (threads; never Flask's development server)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from typing import Any, Iterable, List, Optional
+
+from mirrorkit.errors import ReplayError, UsageError
+
+from . import create_app
+
+THREADS = 8
+
+
+def lan_addresses() -> List[str]:
+    """This machine's IPv4 addresses other than loopback; no packet is sent to find them."""
+    found = set()
+    with contextlib.suppress(OSError):
+        found.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    # A UDP "connect" only picks the outgoing interface; nothing goes on the wire.
+    for probe in ("10.255.255.255", "192.168.255.255"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.connect((probe, 9))
+            found.add(s.getsockname()[0])
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return sorted(a for a in found if not a.startswith(("127.", "0.")))
+
+
+def qr_text(data: str) -> Optional[str]:
+    """``data`` as a QR code drawn with text characters, or None when `qrcode` is missing."""
+    try:
+        import qrcode  # optional: not shipped in the USB kit
+    except ImportError:
+        return None
+    import io
+
+    qr = qrcode.QRCode(border=2)
+    qr.add_data(data)
+    qr.make(fit=True)
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    return out.getvalue()
+
+
+class ReplayServer:
+    """A waitress server around the replay app: ``url``, ``lan_urls``, ``run()``, ``close()``."""
+
+    def __init__(self, app: Any, server: Any, host: str) -> None:
+        self.app = app
+        self.server = server
+        self.host = host
+        self.port: int = server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}/" if host in ("0.0.0.0", "127.0.0.1", "") \
+            else f"http://{host}:{self.port}/"
+        self.lan_urls = ([f"http://{a}:{self.port}/" for a in lan_addresses()]
+                         if host in ("0.0.0.0", "") else [])
+
+    @property
+    def bundles(self) -> List[Any]:
+        """The opened bundles (with ``state``, ``reason``, ``wait_verified()``)."""
+        return list(self.app.extensions["mirrorkit"].bundles)
+
+    def run(self) -> None:
+        """Serves until ``close()`` or Ctrl-C (KeyboardInterrupt propagates)."""
+        self.server.run()
+
+    def start_in_thread(self) -> threading.Thread:
+        """Serves from a daemon thread (tests, benchmarks, the demo) and returns it."""
+        t = threading.Thread(target=self.server.run, name="mirrorkit-serve", daemon=True)
+        t.start()
+        return t
+
+    def close(self) -> None:
+        """Stops listening and closes the bundle files."""
+        self.server.close()
+        self.app.extensions["mirrorkit"].close()
+
+
+def start_server(bundles: Iterable[Any], *, host: str = "127.0.0.1", port: int = 8090,
+                 lan: bool = False, fingerprint: Optional[str] = None,
+                 config: Optional[dict] = None) -> ReplayServer:
+    """Opens the bundles and binds the server (not yet serving: call ``run()``).
+
+    Raises UsageError for a missing file or bad port, ReplayError when the address is taken.
+    """
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {port}")
+    if lan:
+        host = "0.0.0.0"
+    # waitress logs a warning per queued request under load: noise, not news, for a reader
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    cfg = {"fingerprint": fingerprint}
+    cfg.update(config or {})
+    app = create_app(list(bundles), cfg)
+    from waitress.server import create_server
+
+    try:
+        server = create_server(app, host=host, port=port, threads=THREADS,
+                               ident="mirrorkit", clear_untrusted_proxy_headers=True)
+    except OSError as err:
+        app.extensions["mirrorkit"].close()
+        why = err.strerror or str(err)
+        raise ReplayError(f"cannot listen on {host}:{port}: {why}",
+                          hint="another program may use that port: try --port 0 for any "
+                               "free port") from None
+    return ReplayServer(app, server, host)

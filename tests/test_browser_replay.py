@@ -1,0 +1,112 @@
+"""Real headless Chromium replays the sample bundle and iana.org through waitress: pages render,
+every request goes to the replay server, none anywhere else."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Iterator, List
+from urllib.parse import urlsplit
+
+import pytest
+
+from mirrorkit.signing import generate_key
+from mirrorkit.wacz import create_bundle
+from serve.server import ReplayServer, start_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def served(sample_bundle: Any) -> Iterator[ReplayServer]:
+    server = start_server([sample_bundle.path], port=0)
+    server.start_in_thread()
+    yield server
+    server.close()
+
+
+def _not_blank(png: bytes) -> bool:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB").resize((64, 64))
+    return len(set(img.getdata())) > 8
+
+
+def _same_origin(url: str, origin: str) -> bool:
+    return url.startswith(origin) or urlsplit(url).scheme in ("data", "blob", "about")
+
+
+def test_every_sample_page_renders_with_no_request_leaving(
+        browser: Any, served: ReplayServer, sample_bundle: Any, tmp_path: Path) -> None:
+    origin = served.url.rstrip("/")
+    context = browser.new_context()
+    requests: List[str] = []
+    failed: List[str] = []
+    context.on("request", lambda req: requests.append(req.url))
+    context.on("requestfailed", lambda req: failed.append(req.url))
+    page = context.new_page()
+    titles = {}
+    for n, url in enumerate(sample_bundle.pages):
+        resp = page.goto(f"{served.url}sample/20300101000000/{url}", wait_until="networkidle")
+        assert resp is not None and resp.status == 200, url
+        assert page.locator("#mirrorkit-banner").count() == 1, url
+        shot = page.screenshot(path=str(tmp_path / f"page-{n}.png"), full_page=True)
+        assert _not_blank(shot), url
+        titles[url] = page.title()
+        if url.endswith("petition.html"):
+            # the page's script fetched its JSON through the archive
+            page.wait_for_function("document.getElementById('signature-count')"
+                                   ".textContent.indexOf('signed') >= 0", timeout=5000)
+        if url == sample_bundle.pages[0]:
+            # the partner host's script ran from the archive too
+            assert "Delta Legal Aid" in page.inner_text("#partner-widget")
+    context.close()
+    leaks = [u for u in requests if not _same_origin(u, origin)]
+    assert leaks == []
+    assert len(requests) > len(sample_bundle.pages) * 2  # pages and their requisites
+    assert titles[sample_bundle.expected["gbk_page"]] == "新闻简报：流域村民的证词"
+    assert sample_bundle.live_requests_since_capture() == []
+    assert [u for u in failed if "favicon" not in u] == []
+
+
+@pytest.mark.interop
+def test_iana_renders_with_css_fonts_images(browser: Any, interop: Path, tmp_path: Path) -> None:
+    key = generate_key("IANA test")
+    wacz = create_bundle([interop / "iana.warc.gz"], tmp_path / "iana.wacz", key=key, title="IANA")
+    server = start_server([wacz], port=0)
+    server.start_in_thread()
+    try:
+        context = browser.new_context()
+        responses: List[Any] = []
+        context.on("response",
+                   lambda r: responses.append((r.url, r.status, r.request.resource_type)))
+        page = context.new_page()
+        page.goto(f"{server.url}iana/20140126200624/http://www.iana.org/",
+                  wait_until="networkidle")
+        assert _not_blank(page.screenshot(path=str(tmp_path / "iana.png")))
+        font = page.evaluate("getComputedStyle(document.body).fontFamily")
+        context.close()
+    finally:
+        server.close()
+    by_type = {}
+    for url, status, kind in responses:
+        assert url.startswith(server.url), url
+        if status == 200:
+            by_type.setdefault(kind, []).append(url)
+    assert by_type.get("stylesheet") and by_type.get("image") and by_type.get("font")
+    assert "Open Sans" in font or "OpenSans" in font

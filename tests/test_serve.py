@@ -1,0 +1,217 @@
+"""The replay app on real bundles: the sample site, iana.org (revisits), damage and tampering."""
+
+from __future__ import annotations
+
+import re
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_support import damage_record, tamper_title
+
+from mirrorkit.cli import main
+from mirrorkit.sample_site import SITE_ROOT
+from mirrorkit.signing import generate_key
+from mirrorkit.wacz import create_bundle
+from serve import create_app
+from serve.server import start_server
+
+
+def client_for(*paths: Path, **config: Any) -> Any:
+    app = create_app(list(paths), dict({"background": False}, **config))
+    return app, app.test_client()
+
+
+def replay(bundle: Any, url: str) -> str:
+    return f"/sample/20300101000000/{url}"
+
+
+@pytest.fixture(scope="module")
+def sample(sample_bundle: Any) -> Any:
+    app, client = client_for(sample_bundle.path)
+    yield app, client
+    app.extensions["mirrorkit"].close()
+
+
+def test_every_sample_page_replays_with_banner_and_policy(sample_bundle: Any, sample: Any) -> None:
+    app, client = sample
+    bundle = app.extensions["mirrorkit"].bundles[0]
+    assert bundle.state == "untrusted" and bundle.publisher == "Lantern Rights Watch"
+    for url in sample_bundle.pages:
+        r = client.get(replay(bundle, url))
+        assert r.status_code == 200, url
+        assert "default-src 'self' data: blob:" in r.headers["Content-Security-Policy"]
+        assert "form-action 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        assert b'id="mirrorkit-banner"' in r.data and b"Archived copy" in r.data
+        # nothing in the page still points at the live origins
+        live = sample_bundle.expected["pages"][0]
+        for attr in re.findall(rb'(?:src|href|action|srcset)="([^"]*)"', r.data):
+            assert not attr.startswith(live.encode()), (url, attr)
+    assert sample_bundle.live_requests_since_capture() == []
+
+
+def test_gbk_page_keeps_its_charset(sample_bundle: Any, sample: Any) -> None:
+    _app, client = sample
+    r = client.get(replay(None, sample_bundle.expected["gbk_page"]))
+    assert r.headers["Content-Type"].lower().endswith("charset=gbk")
+    assert "<title>新闻简报：流域村民的证词</title>" in r.data.decode("gbk")
+
+
+def test_requisites_byte_for_byte_and_css_rewritten(sample_bundle: Any, sample: Any) -> None:
+    _app, client = sample
+    site = sample_bundle.expected["pages"][0]
+    for url in sample_bundle.expected["requisites"]:
+        r = client.get(replay(None, url))
+        assert r.status_code == 200, url
+    logo = client.get(replay(None, site + "img/logo.png"))
+    assert logo.data == (SITE_ROOT / "img" / "logo.png").read_bytes()
+    assert logo.headers["Content-Type"] == "image/png"
+    part = client.get(replay(None, site + "img/logo.png"), headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and part.data == logo.data[:8]
+    css = client.get(replay(None, site + "css/main.css"))  # captured gzip + chunked
+    assert "Content-Encoding" not in css.headers
+    assert '@import url("/sample/' in css.data.decode()
+    assert "url('../img/bg-paper.png')" not in css.data.decode()
+    raw = client.get(f"/sample/20300101000000id_/{site}css/main.css")  # id_: as archived
+    assert raw.headers.get("Content-Encoding") == "gzip"
+
+
+def test_redirect_not_archived_and_closest(sample_bundle: Any, sample: Any) -> None:
+    _app, client = sample
+    old, new = next(iter(sample_bundle.expected["redirects"].items()))
+    r = client.get(replay(None, old))
+    assert r.status_code == 301 and r.headers["Location"].endswith("/" + new)
+    assert r.headers["Location"].startswith("/sample/")
+    r = client.get(replay(None, sample_bundle.expected["external_links"][0]))
+    assert r.status_code == 404 and "Not in this archive" in r.get_data(as_text=True)
+    r = client.get("/sample/1990/" + sample_bundle.expected["pages"][0] + "about.html")
+    assert r.status_code == 200  # closest in time, however far
+    r = client.get("/sample/main")
+    assert r.status_code == 302 and "/sample/" in r.headers["Location"]
+
+
+def test_lists_search_and_json(sample: Any) -> None:
+    _app, client = sample
+    home = client.get("/").get_data(as_text=True)
+    assert "Lantern sample" in home and "signer not in your trust store" in home
+    assert "verified, trusted" not in home
+    listing = client.get("/sample/").get_data(as_text=True)
+    assert "新闻简报：流域村民的证词" in listing and "Petition: clean water" in listing
+    hits = client.get("/sample/pages.json?q=村民").get_json()
+    assert hits and hits[0]["url"].endswith("news/gbk.html")  # title match ranks first
+    assert client.get("/sample/pages.json?q=zzqx").get_json() == []
+    hits = client.get("/sample/pages.json?q=petition").get_json()
+    assert any(h["url"].endswith("petition.html") for h in hits)
+    info = client.get("/bundles.json").get_json()[0]
+    assert info["state"] == "untrusted" and info["trusted"] is False and info["pages"] >= 16
+
+
+def test_trusted_when_fingerprint_given(sample_bundle: Any) -> None:
+    app, client = client_for(sample_bundle.path, fingerprint=sample_bundle.fingerprint)
+    assert app.extensions["mirrorkit"].bundles[0].state == "trusted"
+    assert "verified, trusted signer" in client.get("/").get_data(as_text=True)
+    page = client.get(replay(None, sample_bundle.pages[0])).data
+    assert b'data-state="trusted"' in page
+    app.extensions["mirrorkit"].close()
+
+
+def test_damaged_record_shown_as_damaged_others_still_work(sample_bundle: Any,
+                                                           tmp_path: Path) -> None:
+    site = sample_bundle.expected["pages"][0]
+    bad = tmp_path / "sample.wacz"
+    damage_record(sample_bundle.path, bad, site + "about.html")
+    app, client = client_for(bad)
+    b = app.extensions["mirrorkit"].bundles[0]
+    assert b.state == "failed" and "hash" in b.reason.lower()
+    r = client.get(replay(None, site + "about.html"))
+    assert r.status_code == 502 and "This record is damaged" in r.get_data(as_text=True)
+    assert b"About Lantern" not in r.data
+    ok = client.get(replay(None, site + "contact.html"))
+    assert ok.status_code == 200 and b'data-state="failed"' in ok.data
+    assert b"VERIFICATION FAILED" in ok.data
+    app.extensions["mirrorkit"].close()
+
+
+def test_tampered_bundle_never_trusted(sample_bundle: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "tampered.wacz"
+    tamper_title(sample_bundle.path, bad, "Totally legit")
+    app, client = client_for(bad, fingerprint=sample_bundle.fingerprint)
+    home = client.get("/").get_data(as_text=True)
+    assert "verification FAILED" in home and "verified, trusted" not in home
+    assert app.extensions["mirrorkit"].bundles[0].state == "failed"
+    app.extensions["mirrorkit"].close()
+
+
+def test_unreadable_file_listed_as_failed(tmp_path: Path, sample_bundle: Any) -> None:
+    junk = tmp_path / "junk.wacz"
+    junk.write_bytes(b"not a zip at all")
+    app, client = client_for(junk, sample_bundle.path)
+    states = {b.name: b.state for b in app.extensions["mirrorkit"].bundles}
+    assert states == {"junk": "failed", "sample": "untrusted"}
+    assert client.get("/").status_code == 200
+    assert client.get("/junk/20200101000000/http://x.org/").status_code == 502
+    app.extensions["mirrorkit"].close()
+
+
+@pytest.mark.interop
+def test_iana_with_revisits(interop: Path, tmp_path: Path) -> None:
+    key = generate_key("IANA test")
+    wacz = create_bundle([interop / "iana.warc.gz"], tmp_path / "iana.wacz", key=key,
+                         title="IANA", text=True)
+    app, client = client_for(wacz)
+    page = client.get("/iana/20140126200624/http://www.iana.org/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    css_url = re.search(r'href="(/iana/[^"]+screen\.css)"', html).group(1)
+    css = client.get(css_url)
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    fonts = re.findall(r'url\("?(/iana/[^")]+\.(?:ttf|otf))', css.get_data(as_text=True))
+    ok_fonts = [f for f in fonts if client.get(f).status_code == 200]
+    assert len(ok_fonts) >= 3
+    # a later capture of the font is a revisit: it resolves to the original payload
+    direct = client.get("/iana/20140126200625id_/http://www.iana.org/_css/2013.1/fonts/"
+                        "OpenSans-Bold.ttf").data
+    revisit = client.get("/iana/20140126201240id_/http://www.iana.org/_css/2013.1/fonts/"
+                         "OpenSans-Bold.ttf")
+    assert revisit.status_code == 200 and revisit.data == direct and len(direct) > 100_000
+    img = re.search(r'src="(/iana/[^"]+\.(?:svg|png))"', html).group(1)
+    assert client.get(img).status_code == 200
+    app.extensions["mirrorkit"].close()
+
+
+def test_waitress_head_and_range_on_raw_wacz(sample_bundle: Any) -> None:
+    server = start_server([sample_bundle.path], port=0)
+    server.start_in_thread()
+    try:
+        url = f"{server.url}sample.wacz"
+        size = sample_bundle.path.stat().st_size
+        head = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10)
+        assert head.status == 200 and head.headers["Accept-Ranges"] == "bytes"
+        assert int(head.headers["Content-Length"]) == size
+        part = urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=0-3"}),
+                                      timeout=10)
+        assert part.status == 206 and part.read() == b"PK\x03\x04"
+        assert part.headers["Content-Range"] == f"bytes 0-3/{size}"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(
+                url, headers={"Range": f"bytes={size + 10}-"}), timeout=10)
+        assert err.value.code == 416
+        page = urllib.request.urlopen(server.url + "sample/", timeout=10)
+        assert page.headers["Server"] == "mirrorkit"
+    finally:
+        server.close()
+
+
+def test_cli_errors(tmp_path: Path, sample_bundle: Any) -> None:
+    assert main(["serve", str(tmp_path / "missing.wacz")]) == 2
+    assert main(["serve", str(sample_bundle.path), "--port", "70000"]) == 2
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main(["serve", str(sample_bundle.path), "--port", str(port)]) == 1
+    assert main(["serve", "--help"]) == 0
