@@ -115,12 +115,22 @@ def _page_count(path: Path) -> int:
         return 0
 
 
-def _verify(copy: Path, source: Path, fingerprints: Sequence[str]) -> Any:
+def _verify(copy: Path, source: Path, fingerprints: Sequence[str],
+            progress: Optional[Progress]) -> Any:
     """The verification report of a copied bundle; raises KitError when it fails."""
     from mirrorkit.verify import verify_bundle
 
+    total, done = copy.stat().st_size, 0
+
+    def hashed(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(f"verify {source.name}", min(done, total), total)
+
     try:
-        return verify_bundle(copy, fingerprint=_matching(copy, fingerprints), remember=False)
+        return verify_bundle(copy, fingerprint=_matching(copy, fingerprints), remember=False,
+                             progress=hashed)
     except InvalidBundle as err:
         raise KitError(f"refusing to build a kit: {source} failed verification: {err.message}",
                        hint=f"check it with: mirrorkit verify {source}") from None
@@ -142,6 +152,11 @@ def _matching(copy: Path, fingerprints: Sequence[str]) -> Optional[str]:
     return claimed if claimed in fingerprints else None
 
 
+def _domain(signer: Any) -> str:
+    domain = getattr(signer, "domain", None)
+    return f"{domain} (domain signature)" if domain else ""
+
+
 def _describe(copy: Path, report: Any, sha256: str) -> KitBundle:
     data = _datapackage(copy)
     meta = data.get("mirrorkit") if isinstance(data.get("mirrorkit"), dict) else {}
@@ -151,7 +166,7 @@ def _describe(copy: Path, report: Any, sha256: str) -> KitBundle:
     return KitBundle(
         file=copy.name,
         title=str(data.get("title") or copy.stem),
-        publisher=str(meta.get("publisher") or getattr(report, "publisher", "") or "unknown"),
+        publisher=str(meta.get("publisher") or _domain(signer) or "not named in the bundle"),
         fingerprint=fingerprint,
         trusted=bool(getattr(report, "trusted", False)),
         collection=str(meta.get("collection") or ""),
@@ -182,12 +197,16 @@ def _check_inputs(bundles: Sequence[Path], out: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already exists and is not empty",
                          hint="choose another -o folder, or add --force to replace it")
-    if out.resolve() in [p.resolve().parent for p in bundles] and force:
-        raise UsageError(f"{out} holds a bundle you are putting in the kit: choose another folder")
+    target = out.resolve()
+    for path in bundles:
+        if target in path.resolve().parents:
+            raise UsageError(f"{out} holds {path.name}, which goes into the kit: choose another "
+                             "folder for the kit")
 
 
 def write_sums(folder: Path) -> Dict[str, str]:
-    """Write `SHA256SUMS` (sha256sum format) for every file under `folder`; returns name->hex."""
+    """Write `SHA256SUMS` (sha256sum format) for every file under `folder`; returns name->hex.
+    Raises OSError."""
     sums: Dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
@@ -239,7 +258,7 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
         for src in paths:
             copy = tmp / src.name
             digest = _copy(src, copy, progress)
-            report = _verify(copy, src, fps)
+            report = _verify(copy, src, fps, progress)
             info = _describe(copy, report, digest)
             described.append(info)
             trust = "trusted" if info.trusted else "NOT trusted here"

@@ -65,8 +65,12 @@ def _unpack() -> Optional[Path]:
     if not archive.is_file() or not zipfile.is_zipfile(str(archive)):
         return None
     target = Path(tempfile.mkdtemp(prefix="mirrorkit-reader-"))
-    with zipfile.ZipFile(str(archive)) as zf:
-        zf.extractall(str(target), [n for n in zf.namelist() if n != "__main__.py"])
+    try:
+        with zipfile.ZipFile(str(archive)) as zf:
+            zf.extractall(str(target), [n for n in zf.namelist() if n != "__main__.py"])
+    except BaseException:  # disk full, damaged .pyz, Ctrl+C: leave nothing behind
+        shutil.rmtree(str(target), ignore_errors=True)
+        raise
     sys.path.insert(0, str(target))
     return target
 
@@ -78,7 +82,7 @@ def _bundles(args: argparse.Namespace) -> List[Path]:
 
 
 def _line(state: str, name: str, publisher: Optional[str], fingerprint: Optional[str],
-          reason: str) -> None:
+          reason: str, typed: Optional[str] = None) -> None:
     """One bundle's verification outcome, in both languages."""
     if state == "failed":
         _say(f"  FAILED 验证失败: {name}: {reason}")
@@ -88,9 +92,12 @@ def _line(state: str, name: str, publisher: Optional[str], fingerprint: Optional
         _say(f"  OK, trusted 已验证，受信任: {name}")
     else:
         _say(f"  OK, NOT trusted 已验证，未受信任: {name}")
-    _say(f"      publisher 发布者: {publisher or '?'}")
+    _say(f"      publisher 发布者: {publisher or 'not named 未注明'}")
     _say(f"      fingerprint 指纹: {fingerprint or '?'}")
-    if state != "trusted":
+    if state != "trusted" and typed and fingerprint and typed != fingerprint:
+        _say("      WARNING: signed by a DIFFERENT key than the fingerprint you typed: do not")
+        _say("      trust it. 警告：签名密钥与你输入的指纹不符，请勿信任。")
+    elif state != "trusted":
         _say("      Compare the fingerprint with the publisher's card. 请与发布者的卡片核对指纹。")
 
 
@@ -108,9 +115,11 @@ def _check(paths: Sequence[Path], fingerprint: Optional[str]) -> int:
             failed += 1
             _line("failed", path.name, None, None, err.message)
             continue
-        publisher = report.bundle.get("publisher") or report.trusted_name
+        domain = getattr(report.signer, "domain", None)
+        publisher = report.bundle.get("publisher") or (f"{domain} (domain)" if domain else None)
         fp = report.signer.fingerprint if report.signer is not None else None
-        _line("trusted" if report.trusted else "untrusted", path.name, publisher, fp, "")
+        _line("trusted" if report.trusted else "untrusted", path.name, publisher, fp, "",
+              fingerprint)
         untrusted += not report.trusted
     if failed:
         _say(f"{failed} archive(s) FAILED verification. 存档验证失败。")
@@ -118,11 +127,12 @@ def _check(paths: Sequence[Path], fingerprint: Optional[str]) -> int:
     return EXIT_UNTRUSTED if untrusted else EXIT_OK
 
 
-def _report_when_verified(bundles: Sequence[Any]) -> None:
+def _report_when_verified(bundles: Sequence[Any], typed: Optional[str]) -> None:
     """Print each bundle's outcome as the app's background verification finishes it."""
     for bundle in bundles:
         bundle.wait_verified()
-        _line(bundle.state, bundle.filename, bundle.publisher, bundle.fingerprint, bundle.reason)
+        _line(bundle.state, bundle.filename, bundle.publisher, bundle.fingerprint, bundle.reason,
+              typed)
 
 
 def _serve(paths: Sequence[Path], args: argparse.Namespace) -> int:
@@ -140,7 +150,8 @@ def _serve(paths: Sequence[Path], args: argparse.Namespace) -> int:
         if qr:
             _say(qr)
     _say("Press Ctrl+C to stop. 按 Ctrl+C 停止。")
-    threading.Thread(target=_report_when_verified, args=(server.bundles,), daemon=True).start()
+    threading.Thread(target=_report_when_verified, args=(server.bundles, args.fingerprint),
+                     daemon=True).start()
     if not args.no_browser:
         import webbrowser
 
@@ -189,7 +200,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         _err(f"error: no .wacz archive next to this program in {_here()} 未找到存档")
         return EXIT_USAGE
     _stop_on_signals()
-    unpacked = _unpack()
+    try:
+        unpacked = _unpack()
+    except (OSError, zipfile.BadZipFile) as err:
+        _err(f"error: cannot unpack the reader 无法解压阅读程序: {err}")
+        return EXIT_FAILED
     try:
         from mirrorkit.errors import MirrorkitError
         from mirrorkit.signing import backend_name, normalize_fingerprint
@@ -206,12 +221,18 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             return _check(paths, args.fingerprint)
         try:
             return _serve(paths, args)
-        except MirrorkitError as err:
+        except MirrorkitError as err:  # e.g. the port is taken
             _err(f"error: {err.message}")
-            return EXIT_FAILED
+            for line in err.diagnostics():
+                _err(f"  {line}")
+            return err.exit_code
     except KeyboardInterrupt:
         _say("Stopped. 已停止。")
         return EXIT_OK
+    except Exception as err:  # a recipient gets one line, never a traceback
+        _err(f"error: the reader stopped on an unexpected problem 意外错误: "
+             f"{type(err).__name__}: {err}")
+        return EXIT_FAILED
     finally:
         if unpacked is not None:
             shutil.rmtree(str(unpacked), ignore_errors=True)

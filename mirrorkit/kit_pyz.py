@@ -3,9 +3,10 @@ and every pure-Python package they import, all of it able to run on Python 3.9.
 
 Packages are copied from the installed environment (only sources and data, never compiled
 extensions, so pure-Python fallbacks are used). When the installed version of a package no longer
-supports Python 3.9 (click 8.2+, platformdirs 4.5+), the wheel kept in `kit_vendor/` is used
-instead. The archive is written with fixed timestamps in sorted order: the same inputs always give
-the same bytes, so two archivists building the same kit can compare checksums.
+supports Python 3.9 (click 8.2 and later, platformdirs after 4.4), the wheel kept in
+`kit_vendor/` is used instead. The archive is written with fixed timestamps in sorted order:
+the same inputs always give the same bytes, so two archivists building the same kit can compare
+checksums.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mirrorkit import __version__
-from mirrorkit.errors import KeyFileError, MirrorkitError, SignatureError, UsageError
+from mirrorkit.errors import KeyFileError, SignatureError, UsageError
 
 PathLike = Union[str, "os.PathLike[str]"]
 PUBLIC_KEY_FORMAT = "mirrorkit-public-key-1"
@@ -480,7 +480,7 @@ def verify_signed_data(signed_data: Any) -> SignerInfo:
 
 
 __all__ = [
-    "KeyPermissionError", "MirrorkitError", "PublicKey", "SignerInfo", "SigningKey",
+    "KeyPermissionError", "PublicKey", "SignerInfo", "SigningKey",
     "backend_name", "check_signature", "fingerprint", "generate_key", "load_private_key",
     "normalize_fingerprint", "parse_public_key", "parse_time", "read_public_key",
     "save_private_key", "verify_signed_data", "write_public_key",

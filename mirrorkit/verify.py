@@ -57,13 +57,20 @@ class Report:
     warnings: List[str] = field(default_factory=list)
 
     def add(self, name: str, outcome: str, detail: str) -> Check:
+        """Record one check's outcome; never raises."""
         check = Check(name, outcome, detail)
         self.checks.append(check)
         return check
 
     @property
     def failures(self) -> List[Check]:
+        """The checks that failed, in order."""
         return [c for c in self.checks if c.outcome == "fail"]
+
+    @property
+    def fingerprint(self) -> Optional[str]:
+        """The signing key's fingerprint, once the signature has verified."""
+        return self.signer.fingerprint if self.signer else None
 
     @property
     def ok(self) -> bool:
@@ -269,7 +276,11 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
                                         f"({getattr(err, 'message', err)})")
         return None
     report.bundle.update(publisher=publisher, collection=collection, sequence=sequence)
-    if signer is not None and fp != signer.fingerprint:
+    if signer is None:
+        report.add("publisher", "skip", f"claims publisher {publisher!r}, but no valid "
+                                        "signature ties it to a key")
+        return None
+    if fp != signer.fingerprint:
         report.add("publisher", "fail", f"datapackage.json names key {fp} as the publisher's, "
                                         f"but the bundle was signed by {signer.fingerprint}")
         return None

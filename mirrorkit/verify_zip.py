@@ -40,10 +40,12 @@ class Member:
 
     @property
     def stored(self) -> bool:
+        """True when the member is STORED (not compressed) in the ZIP."""
         return self.info.compress_type == zipfile.ZIP_STORED
 
     @property
     def size(self) -> int:
+        """The member's declared (uncompressed) size."""
         return self.info.file_size
 
 
@@ -57,6 +59,7 @@ class BundleZip:
     directories: List[str] = field(default_factory=list)
 
     def close(self) -> None:
+        """Close the ZIP and its file; never raises."""
         self.zf.close()
         self.fh.close()
 
@@ -71,8 +74,11 @@ def _bad_name(name: str) -> Optional[str]:
         return "an absolute path"
     if "\\" in name:
         return "a backslash in its name"
-    if ".." in name.split("/"):
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
         return "a '..' path component"
+    if "." in parts or "" in parts:
+        return "an empty or '.' path component"
     return None
 
 
@@ -152,7 +158,7 @@ def _local_header(fh: IO[bytes], info: zipfile.ZipInfo, limit: int) -> int:
     raw = fh.read(_LOCAL_HEADER.size)
     if len(raw) != _LOCAL_HEADER.size:
         raise ZipProblem(f"member {name!r}: local header is truncated")
-    (sig, _ver, flags, method, _t, _d, _crc, _cs, _us, name_len,
+    (sig, _ver, flags, method, _t, _d, crc, csize, usize, name_len,
      extra_len) = _LOCAL_HEADER.unpack(raw)
     if sig != b"PK\x03\x04":
         raise ZipProblem(f"member {name!r}: no local header where the directory says")
@@ -167,6 +173,12 @@ def _local_header(fh: IO[bytes], info: zipfile.ZipInfo, limit: int) -> int:
                          f"({local_name[:60]!r})")
     if method != info.compress_type:
         raise ZipProblem(f"member {name!r}: local header and directory disagree on compression")
+    # Without a data descriptor (flag bit 3) the local header repeats CRC and sizes; ZIP64
+    # members say 0xFFFFFFFF there and keep the real sizes in an extra field.
+    if not flags & 0x08 and 0xFFFFFFFF not in (csize, usize) and (
+            (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size)):
+        raise ZipProblem(f"member {name!r}: local header and directory disagree on its "
+                         f"size or checksum")
     return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
 
 

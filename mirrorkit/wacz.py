@@ -16,6 +16,7 @@ import re
 import struct
 import threading
 import zipfile
+import zlib
 from pathlib import Path
 from typing import (
     IO,
@@ -242,7 +243,7 @@ class WaczReader:
         try:
             with self.open_member(name) as fh:
                 data = fh.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
             raise InvalidBundle(f"{name!r} is damaged: {err}") from None
         if len(data) != info.file_size:
             raise InvalidBundle(f"{name!r} does not have its declared size")
@@ -277,19 +278,11 @@ class WaczReader:
         """Page entries of a pages file (its header line skipped); raises InvalidBundle."""
         if name not in self._infos:
             return
-        with self.open_member(name) as fh:
-            for number, raw in enumerate(iter(lambda: fh.readline(MAX_PAGE_LINE), b"")):
-                if not raw.strip():
-                    continue
-                try:
-                    page = json.loads(raw)
-                except ValueError:
-                    raise InvalidBundle(f"{name} line {number + 1} is not JSON") from None
-                if not isinstance(page, dict):
-                    raise InvalidBundle(f"{name} line {number + 1} is not a JSON object")
-                if number == 0 and "format" in page:
-                    continue
-                yield page
+        try:
+            with self.open_member(name) as fh:
+                yield from _page_lines(fh, name)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+            raise InvalidBundle(f"{name} is damaged: {err}") from None
 
     # -- index and records ---------------------------------------------------------------------
 
@@ -297,7 +290,10 @@ class WaczReader:
     def index(self) -> IndexReader:
         """The bundle's CDXJ index, read in place; raises InvalidBundle when there is none."""
         if self._index is None:
-            self._index = self._open_index()
+            try:
+                self._index = self._open_index()
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+                raise InvalidBundle(f"the bundle's index is damaged: {err}") from None
         return self._index
 
     def _open_index(self) -> IndexReader:
@@ -369,7 +365,9 @@ class WaczReader:
         stream = io.BytesIO(data) if isinstance(data, bytes) else data
         try:
             return next(iter(ArchiveIterator(stream)))
-        except (StopIteration, ArchiveLoadFailed, ValueError, EOFError, OSError) as err:
+        except InvalidBundle:
+            raise
+        except (StopIteration, ArchiveLoadFailed, Exception) as err:  # hostile bytes: any error
             raise InvalidBundle(f"a record in the bundle is not valid WARC ({err})") from None
 
     def find_original(self, revisit: CdxjEntry) -> Optional[CdxjEntry]:
@@ -391,6 +389,21 @@ class WaczReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _page_lines(fh: IO[bytes], name: str) -> Iterator[Dict[str, Any]]:
+    for number, raw in enumerate(iter(lambda: fh.readline(MAX_PAGE_LINE), b"")):
+        if not raw.strip():
+            continue
+        try:
+            page = json.loads(raw)
+        except ValueError:
+            raise InvalidBundle(f"{name} line {number + 1} is not JSON") from None
+        if not isinstance(page, dict):
+            raise InvalidBundle(f"{name} line {number + 1} is not a JSON object")
+        if number == 0 and "format" in page:
+            continue
+        yield page
 
 
 def _json_object(data: bytes, name: str) -> Dict[str, Any]:

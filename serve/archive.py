@@ -13,18 +13,21 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urljoin
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError
-from mirrorkit.surt import surt_key
+from mirrorkit.surt import surt_key as _surt_key
 
 from .cache import ByteLRU
 from .records import DamagedRecord, Record, check_digest, parse_record
-from .search import SearchIndex
+from .search import Page, SearchIndex
 from .storage import BundleStorage
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REVISIT_HOPS = 3
+# SURT keys are pure functions of the URL and cost ~0.2 ms each: remember the recent ones.
+surt_key = lru_cache(maxsize=65536)(_surt_key)
 
 
 class NotArchived(MirrorkitError):
@@ -128,7 +131,7 @@ class ReplayBundle:
         self.reason = "The signature and file hashes are being checked."
         self.report: Any = None
         self._verified = threading.Event()
-        self._pages: Optional[List[Dict[str, Any]]] = None
+        self._pages: Optional[List[Page]] = None
         self._pages_lock = threading.Lock()
         self._search: Optional[SearchIndex] = None
         self.pages_problem = ""
@@ -171,23 +174,22 @@ class ReplayBundle:
     # -- pages and search ---------------------------------------------------------------------
 
     @property
-    def pages(self) -> List[Dict[str, Any]]:
+    def pages(self) -> List[Page]:
         """The bundle's pages (url, ts, title, text), read from pages.jsonl on first use."""
         if self._pages is None:
             with self._pages_lock:
                 if self._pages is None:
-                    pages = []
+                    pages: List[Page] = []
                     try:
-                        listed = list(self.storage.pages())
+                        for page in self.storage.pages():  # streamed: one dict at a time
+                            if not isinstance(page, dict) or not page.get("url"):
+                                continue
+                            ts = str(page.get("ts") or "")
+                            pages.append(Page(str(page["url"]), ts, to14(ts),
+                                              str(page.get("title") or ""),
+                                              str(page.get("text") or "")))
                     except InvalidBundle as err:
-                        listed = []
-                        self.pages_problem = err.message
-                    for page in listed:
-                        if not isinstance(page, dict) or not page.get("url"):
-                            continue
-                        page = dict(page)
-                        page["ts14"] = to14(str(page.get("ts") or ""))
-                        pages.append(page)
+                        self.pages_problem = err.message  # keep the pages read so far
                     self._pages = pages
         return self._pages
 
@@ -272,6 +274,7 @@ class ReplayBundle:
 
         entries.sort(key=rank)
         damaged: Optional[DamagedRecord] = None
+        loop: Optional[Capture] = None
         for entry in entries:
             try:
                 capture = self._resolve(entry)
@@ -283,11 +286,14 @@ class ReplayBundle:
                 continue
             if capture is None:
                 continue
-            if self._self_redirect(capture, key) and len(entries) > 1:
+            if self._self_redirect(capture, key):
+                loop = loop or capture  # replay it only if nothing else is there
                 continue
             return capture
         if damaged is not None:
             raise damaged
+        if loop is not None:
+            return loop
         raise NotArchived(f"{url} is not in this archive")
 
     def _self_redirect(self, capture: Capture, key: str) -> bool:
@@ -295,8 +301,6 @@ class ReplayBundle:
         resp = capture.response
         if resp.status not in _REDIRECTS:
             return False
-        from urllib.parse import urljoin
-
         loc = resp.header("location")
         return bool(loc) and surt_key(urljoin(capture.url, loc)) == key
 
@@ -345,7 +349,7 @@ def _is_revisit(entry: Dict[str, Any]) -> bool:
 
 
 def open_bundle(path: Path, name: str) -> ReplayBundle:
-    """Opens a WACZ for replay; raises ReplayError-like InvalidBundle when it is not readable."""
+    """Opens a WACZ for replay; raises InvalidBundle (or UsageError) when it is not readable."""
     try:
         return ReplayBundle(path, name)
     except InvalidBundle:

@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 
 from .archive import Capture, ReplayBundle, pretty_ts
 from .inject import banner, shim_script
+from .records import DamagedRecord
 from .rewrite_css import rewrite_css
 from .rewrite_html import rewrite_html
 from .urls import UrlRewriter
@@ -43,6 +44,25 @@ _DROP = frozenset({
 })
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CSS_TYPES = ("text/css",)
+
+
+def _encode_errors(err: UnicodeError) -> Tuple[bytes, int]:
+    """Encoding fallback: undecodable bytes kept as they were (surrogateescape) and characters
+    the page's charset cannot hold percent-encoded as UTF-8 (they only occur in URLs we wrote)."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = bytearray()
+    for ch in err.object[err.start:err.end]:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(code - 0xDC00)
+        else:
+            out.extend(b"".join(b"%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    return bytes(out), err.end
+
+
+codecs.register_error("mirrorkit-replay", _encode_errors)
+ENCODE_ERRORS = "mirrorkit-replay"
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 
@@ -138,13 +158,19 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
     rewritten = False
     wants_rewrite = modifier != "id_" and status not in (204, 304) and (
         kind in _HTML_TYPES or kind in _CSS_TYPES)
+    decoded = None
     if wants_rewrite and resp.can_decode():
-        body = resp.decoded()
+        try:
+            decoded = resp.decoded()
+        except DamagedRecord:
+            decoded = None  # archived that way (e.g. truncated): send it as it was stored
+    if decoded is not None:
+        body = decoded
         headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
         if kind in _CSS_TYPES:
             charset = _css_charset(body, content_type)
             text = body.decode(charset, "surrogateescape")
-            body = rewrite_css(text, urls).encode(charset, "surrogateescape")
+            body = rewrite_css(text, urls).encode(charset, ENCODE_ERRORS)
         else:
             charset = sniff_charset(body, content_type)
             body = _rewrite_page(bundle, capture, body, charset, urls, modifier, prefix,
@@ -181,7 +207,7 @@ def _rewrite_page(bundle: ReplayBundle, capture: Capture, body: bytes, charset: 
     out = result.inject(head, tail)
     if charset == "utf-16":
         return out.encode("utf-16")
-    return out.encode(charset, "surrogateescape")
+    return out.encode(charset, ENCODE_ERRORS)
 
 
 def _http_date(ts14: str) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from typing import Dict, Iterable, List, Optional, Sequence, Set
+import zlib
+from array import array
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 _CJK = (
     r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -56,39 +58,85 @@ def query_tokens(query: str) -> List[str]:
     return out
 
 
-class SearchIndex:
-    """An inverted index over page dicts with ``title`` and ``text``; thread-safe."""
+class Page:
+    """One entry of pages.jsonl, kept small: a bundle may list 100,000 pages.
 
-    def __init__(self, pages: Sequence[dict]) -> None:
+    Long texts are held zlib-compressed; ``get()`` and ``[]`` read it like the JSON dict.
+    """
+
+    __slots__ = ("url", "ts", "ts14", "title", "_text", "snippet")
+
+    def __init__(self, url: str, ts: str, ts14: str, title: str, text: str = "") -> None:
+        self.url = url
+        self.ts = ts
+        self.ts14 = ts14
+        self.title = title
+        raw = text.encode("utf-8")
+        self._text: Any = zlib.compress(raw, 6) if len(raw) > 256 else text
+        self.snippet = ""
+
+    @property
+    def text(self) -> str:
+        """The page's full text ('' when pages.jsonl has none)."""
+        if isinstance(self._text, bytes):
+            return zlib.decompress(self._text).decode("utf-8")
+        return str(self._text)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style access to url, ts, ts14, title, text and snippet."""
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def with_snippet(self, snippet: str) -> Page:
+        """A copy carrying a search snippet."""
+        copy = Page(self.url, self.ts, self.ts14, self.title)
+        copy._text = self._text
+        copy.snippet = snippet
+        return copy
+
+
+class SearchIndex:
+    """An inverted index over pages (`Page` or dicts with ``title``/``text``); thread-safe.
+
+    Postings are compact arrays of page numbers, so 100,000 pages stay in tens of megabytes.
+    """
+
+    def __init__(self, pages: Sequence[Any]) -> None:
         self._pages = pages
         self._lock = threading.Lock()
-        self._title: Optional[Dict[str, Set[int]]] = None
-        self._body: Optional[Dict[str, Set[int]]] = None
+        self._title: Optional[Dict[str, array]] = None
+        self._body: Optional[Dict[str, array]] = None
 
     def _build(self) -> None:
         with self._lock:
             if self._body is not None:
                 return
-            title: Dict[str, Set[int]] = {}
-            body: Dict[str, Set[int]] = {}
+            title: Dict[str, array] = {}
+            body: Dict[str, array] = {}
             for i, page in enumerate(self._pages):
-                for tok in tokens(str(page.get("title") or "")):
-                    title.setdefault(tok, set()).add(i)
-                    body.setdefault(tok, set()).add(i)
+                in_title = tokens(str(page.get("title") or ""))
+                for tok in in_title:
+                    title.setdefault(tok, array("I")).append(i)
                 text = str(page.get("text") or "") + " " + str(page.get("url") or "")
-                for tok in tokens(text):
-                    body.setdefault(tok, set()).add(i)
+                for tok in tokens(text) | in_title:
+                    body.setdefault(tok, array("I")).append(i)
             self._title, self._body = title, body
 
     @staticmethod
-    def _all(index: Dict[str, Set[int]], toks: Iterable[str]) -> Set[int]:
-        result: Optional[Set[int]] = None
-        for tok in toks:
-            hits = index.get(tok, set())
-            result = set(hits) if result is None else result & hits
+    def _all(index: Dict[str, array], toks: Iterable[str]) -> Set[int]:
+        postings = [index.get(tok) for tok in set(toks)]
+        if not postings or any(p is None for p in postings):
+            return set()
+        postings.sort(key=len)  # type: ignore[arg-type]
+        result = set(postings[0])  # type: ignore[arg-type]
+        for p in postings[1:]:
+            result.intersection_update(p)  # type: ignore[arg-type]
             if not result:
-                return set()
-        return result or set()
+                break
+        return result
 
     def search(self, query: str, limit: int = 200) -> List[dict]:
         """Pages matching every token of ``query``, title matches first; [] for an empty query."""
@@ -100,10 +148,17 @@ class SearchIndex:
         in_title = self._all(self._title, toks)
         in_body = self._all(self._body, toks) - in_title
         order = sorted(in_title) + sorted(in_body)
-        return [dict(self._pages[i], snippet=snippet(self._pages[i], query)) for i in order[:limit]]
+        out = []
+        for i in order[:limit]:
+            page = self._pages[i]
+            if isinstance(page, Page):
+                out.append(page.with_snippet(snippet(page, query)))
+            else:
+                out.append(dict(page, snippet=snippet(page, query)))
+        return out
 
 
-def snippet(page: dict, query: str, width: int = 80) -> str:
+def snippet(page: Any, query: str, width: int = 80) -> str:
     """A short piece of the page's text around the first place the query (or a token) occurs."""
     text = " ".join(str(page.get("text") or "").split())
     if not text:

@@ -94,6 +94,10 @@ def start_server(bundles: Iterable[Any], *, host: str = "127.0.0.1", port: int =
         raise UsageError(f"--port must be between 0 and 65535, not {port}")
     if lan:
         host = "0.0.0.0"
+    if fingerprint:
+        from mirrorkit.signing import normalize_fingerprint
+
+        fingerprint = normalize_fingerprint(fingerprint)  # UsageError now, not a failed bundle
     # waitress logs a warning per queued request under load: noise, not news, for a reader
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     cfg = {"fingerprint": fingerprint}

@@ -76,7 +76,9 @@ def bundle(name: str) -> Any:
     source: List[Dict[str, Any]] = b.search(q) if q and hasattr(b, "search") else b.pages
     more = len(source) > PAGE_LIST_LIMIT
     pages = [_page_view(b, p) for p in source[:PAGE_LIST_LIMIT]]
-    return render_template("bundle.html", b=b, q=q, pages=pages, more=more)
+    report = getattr(b, "report", None)
+    summary = report.summary() if report is not None and hasattr(report, "summary") else ""
+    return render_template("bundle.html", b=b, q=q, pages=pages, more=more, summary=summary)
 
 
 @bp.route("/<name>/pages.json")

@@ -4,6 +4,7 @@ every request goes to the replay server, none anywhere else."""
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 from typing import Any, Iterator, List
 from urllib.parse import urlsplit
@@ -110,3 +111,52 @@ def test_iana_renders_with_css_fonts_images(browser: Any, interop: Path, tmp_pat
             by_type.setdefault(kind, []).append(url)
     assert by_type.get("stylesheet") and by_type.get("image") and by_type.get("font")
     assert "Open Sans" in font or "OpenSans" in font
+
+
+@pytest.mark.interop
+def test_replaywebpage_opens_the_raw_wacz_with_ranges(browser: Any, sample_bundle: Any) -> None:
+    """ReplayWeb.page (served from the same origin under /rwp/) loads /<bundle>.wacz with Range
+    requests and replays a page from it."""
+    rwp_dir = Path(__file__).resolve().parents[1] / ".cache" / "replaywebpage"
+    if not (rwp_dir / "sw.js").is_file():
+        pytest.skip("ReplayWeb.page is not unpacked in .cache/replaywebpage (./dev setup)")
+    from waitress.server import create_server
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.middleware.shared_data import SharedDataMiddleware
+
+    from serve import create_app
+
+    app = create_app([sample_bundle.path])
+
+    def nothing(environ: Any, start: Any) -> List[bytes]:
+        start("404 Not Found", [("Content-Type", "text/plain")])
+        return [b""]
+
+    wsgi = DispatcherMiddleware(app, {"/rwp": SharedDataMiddleware(nothing, {"/": str(rwp_dir)})})
+    server = create_server(wsgi, host="127.0.0.1", port=0)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        context = browser.new_context()
+        ranges: List[int] = []
+        context.on("response", lambda r: ranges.append(r.status)
+                   if r.url.endswith("/sample.wacz") else None)
+        page = context.new_page()
+        home = sample_bundle.pages[0]
+        page.goto(f"{base}/rwp/index.html?source={base}/sample.wacz#view=pages&url={home}")
+        frame = None
+        for _ in range(100):
+            frame = next((f for f in page.frames if "/rwp/w/" in f.url and "mp_/" in f.url), None)
+            if frame is not None:
+                try:
+                    if "Documenting the right to clean water" in frame.content():
+                        break
+                except Exception:  # the frame may navigate while we read it
+                    pass
+            page.wait_for_timeout(200)
+        assert frame is not None and "Documenting the right to clean water" in frame.content()
+        context.close()
+    finally:
+        server.close()
+        app.extensions["mirrorkit"].close()
+    assert 206 in ranges

@@ -148,11 +148,15 @@ def test_pages_jsonl_and_crawl_log(captured: Any) -> None:
 def test_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with SampleSite() as site:
         code = main(["capture", site.url + "reports/", "-o", str(tmp_path / "c"), "--json",
-                     "--scope", "prefix", "--depth", "1", "--max-pages", "2"])
+                     "--scope", "prefix", "--depth", "1", "--max-pages", "2",
+                     "--warc-size", "4K"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["complete"] is True and summary["pages"] == 2 and summary["skipped"] >= 1
-    assert summary["requisites"] >= 1 and summary["warc_files"]
+    assert summary["requisites"] >= 1 and len(summary["warc_files"]) >= 2  # rolled over
+    result = subprocess.run([WARCIO, "check", *map(str, warc_files(tmp_path / "c"))],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
 
 
 @pytest.mark.parametrize(
@@ -188,3 +192,20 @@ def test_unwritable_folder_and_reused_folder(tmp_path: Path, capsys: Any) -> Non
         assert main(["capture", site.url, "-o", str(out), "--quiet"]) == 2
         assert "already holds a capture" in capsys.readouterr().err
         assert main(["capture", "--resume", "-o", str(tmp_path / "empty")]) == 2
+
+
+def test_seeds_file_and_page_scope(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.txt"
+    with SampleSite() as site:
+        seeds.write_text(f"# start here\n{site.url}about.html\n\n{site.url}contact.html\n")
+        out = tmp_path / "s"
+        assert main(["capture", "--seeds", str(seeds), "-o", str(out), "--quiet",
+                     "--scope", "page", "--user-agent", "TestBot/1.0"]) == 0
+        recs = load_capture(out)
+        exp = site.expected
+    assert site.url + "about.html" in recs and site.url + "contact.html" in recs
+    assert not set(exp["pages"]) - {site.url + "about.html", site.url + "contact.html"} \
+        & set(recs)  # --scope page follows no links
+    assert any(u.endswith(".css") for u in recs)  # but requisites are fetched
+    text = b"".join(gzip.decompress(p.read_bytes()) for p in warc_files(out))
+    assert b"User-Agent: TestBot/1.0\r\n" in text and b"--seeds" in text

@@ -62,6 +62,9 @@ class _Quirky(BaseHTTPRequestHandler):
                 self._send(200, b"<html><title>busy ok</title></html>")
         elif path == "/broken":
             self._send(500, b"always broken")
+        elif path == "/slow":
+            time.sleep(1.5)
+            self._send(200, b"too late")
         elif path == "/big.bin":
             self._send(200, BIG, "application/octet-stream")
         else:
@@ -97,6 +100,15 @@ def test_retry_after_5xx_and_max_size(quirky: str, tmp_path: Path) -> None:
     result = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check",
                              *map(str, out.glob("*.warc.gz"))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_timeout(quirky: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "slow"
+    code = main(["capture", quirky + "slow", "-o", str(out), "--ignore-robots", "--timeout",
+                 "0.3", "--retries", "0"])
+    assert code == 1
+    assert "timed out" in capsys.readouterr().err
+    assert "timeout: timed out" in (out / "crawl.log").read_text()
 
 
 # -- TLS ------------------------------------------------------------------------------------
@@ -201,6 +213,68 @@ def test_http_proxy(tmp_path: Path) -> None:
     text = gzip.decompress(raw)
     assert b"GET /about.html HTTP/1.1" in text  # origin-form, as the site would see it
     assert b"secret" not in text and b"Proxy-Authorization" not in text
+
+
+def _socks5_server() -> Any:
+    """A minimal SOCKS5 proxy (no auth, CONNECT by name or IPv4) that logs what it was asked."""
+    import socket
+    import socketserver
+    import struct
+
+    class Handler(socketserver.BaseRequestHandler):
+        asked: List[str] = []
+
+        def handle(self) -> None:
+            sock = self.request
+            n_methods = sock.recv(2)[1]
+            sock.recv(n_methods)
+            sock.sendall(b"\x05\x00")
+            _ver, _cmd, _rsv, atyp = sock.recv(4)
+            if atyp == 3:
+                host = sock.recv(sock.recv(1)[0]).decode()
+            else:
+                host = socket.inet_ntoa(sock.recv(4))
+            port = struct.unpack("!H", sock.recv(2))[0]
+            self.asked.append(f"{host}:{port}")
+            upstream = socket.create_connection(("127.0.0.1" if host == "localhost" else host,
+                                                 port))
+            sock.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
+
+            def pump(src: Any, dst: Any) -> None:
+                try:
+                    while data := src.recv(65536):
+                        dst.sendall(data)
+                except OSError:
+                    pass
+                finally:
+                    dst.close()
+
+            threading.Thread(target=pump, args=(upstream, sock), daemon=True).start()
+            pump(sock, upstream)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, Handler.asked
+
+
+def test_socks5h_proxy_resolves_names_remotely(tmp_path: Path) -> None:
+    server, asked = _socks5_server()
+    try:
+        with SampleSite() as site:
+            # "localhost" is only resolved by the proxy (socks5h): the client never looks it up
+            url = site.url.replace("127.0.0.1", "localhost") + "about.html"
+            out = tmp_path / "s"
+            code = main(["capture", url, "-o", str(out), "--quiet", "--scope", "page",
+                         "--proxy", f"socks5h://127.0.0.1:{server.server_address[1]}"])
+            assert code == 0
+            recs = load_capture(out)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"localhost:{site.port}" in asked
+    assert recs[url]["status"] == 200
+    assert recs[url]["warc"].get_header("WARC-IP-Address") is None  # unknown behind a proxy
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------

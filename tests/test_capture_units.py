@@ -158,3 +158,16 @@ def test_frontier_requisites_before_links_and_max_pages() -> None:
         frontier.finish(task)
     assert order == ["http://a/r1", "http://a/p1"]
     assert frontier.skipped[0][1] == "max-pages"
+
+
+def test_frontier_delay_between_requests_to_one_host() -> None:
+    frontier = Frontier(per_host=2, delay=0.3, obey_robots=False)
+    frontier.enqueue(frontier.claim([Task("http://a/1", PAGE), Task("http://a/2", PAGE),
+                                     Task("http://b/1", PAGE)]))
+    start = time.monotonic()
+    first, other = frontier.get(), frontier.get()
+    assert first is not None and other is not None
+    assert {first.url, other.url} == {"http://a/1", "http://b/1"}  # b need not wait for a
+    second = frontier.get()
+    assert second is not None and second.url == "http://a/2"
+    assert time.monotonic() - start >= 0.29

@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 import zipfile
 from html.parser import HTMLParser
@@ -168,13 +170,16 @@ def _lines_until(proc: subprocess.Popen[str], marker: str) -> Iterator[str]:
     raise AssertionError(f"the reader stopped before printing {marker!r}")
 
 
-def test_zipapp_serves_and_verifies_with_no_site_packages(
-        kit: Path, signed: Dict[str, str], tmp_path: Path) -> None:
+def _serve_and_read(kit: Path, signed: Dict[str, str], tmp_path: Path,
+                    python: Optional[str] = None) -> str:
+    """Run the reader isolated, read its index and one replayed page; returns its output."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
     proc = _isolated(["--no-browser", "--port", "0", "--fingerprint", signed["fingerprint"]],
-                     kit, env)
+                     kit, env, python=python)
+    watchdog = threading.Timer(120, proc.kill)  # never hang the suite on a silent reader
+    watchdog.start()
     try:
         seen = list(_lines_until(proc, "fingerprint 指纹:"))
         text = "".join(seen)
@@ -197,8 +202,15 @@ def test_zipapp_serves_and_verifies_with_no_site_packages(
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)
+        watchdog.cancel()
     assert proc.returncode == 0, rest
     assert not list(tmp.iterdir()), "the unpacked copy must be removed on exit"
+    return text + rest
+
+
+def test_zipapp_serves_and_verifies_with_no_site_packages(
+        kit: Path, signed: Dict[str, str], tmp_path: Path) -> None:
+    _serve_and_read(kit, signed, tmp_path)
 
 
 def test_zipapp_check_reports_untrusted_and_tampered(kit: Path, tmp_path: Path,
@@ -207,6 +219,11 @@ def test_zipapp_check_reports_untrusted_and_tampered(kit: Path, tmp_path: Path,
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 3, out  # intact, but its signer is in no trust store here
     assert "NOT trusted" in out and signed["fingerprint"] in out
+
+    other = "0" * 64  # a card for some other key: the bundle is intact but must not be trusted
+    proc = _isolated(["--check", "--fingerprint", other], kit, dict(os.environ))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 3 and "DIFFERENT key" in out and "OK, trusted" not in out
 
     bad_kit = tmp_path / "bad"
     shutil.copytree(kit, bad_kit)
@@ -225,6 +242,13 @@ def test_zipapp_rejects_bad_arguments(kit: Path, tmp_path: Path) -> None:
     proc = _isolated([str(tmp_path / "missing.wacz")], kit, dict(os.environ))
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "missing.wacz" in out and "Traceback" not in out
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = _isolated(["--no-browser", "--port", str(taken.getsockname()[1])], kit,
+                         dict(os.environ))
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "cannot listen" in out and "Traceback" not in out
 
 
 def _python39() -> Optional[str]:
@@ -241,15 +265,12 @@ def _python39() -> Optional[str]:
     return None
 
 
-def test_zipapp_runs_on_real_python_39(kit: Path, signed: Dict[str, str]) -> None:
+def test_zipapp_runs_on_real_python_39(kit: Path, signed: Dict[str, str],
+                                       tmp_path: Path) -> None:
     python = _python39()
     if python is None:
         pytest.skip("no Python 3.9 on this machine: vermin is the floor check")
-    proc = _isolated(["--check", "--fingerprint", signed["fingerprint"]], kit,
-                     dict(os.environ), python=python)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-    assert "Python 3.9." in out and "OK, trusted" in out
+    assert "Python 3.9." in _serve_and_read(kit, signed, tmp_path, python=python)
 
 
 def test_kit_refuses_a_tampered_bundle_and_leaves_nothing(

@@ -106,6 +106,9 @@ def test_lists_search_and_json(sample: Any) -> None:
     assert client.get("/sample/pages.json?q=zzqx").get_json() == []
     hits = client.get("/sample/pages.json?q=petition").get_json()
     assert any(h["url"].endswith("petition.html") for h in hits)
+    # DNS rebinding: a foreign host name pointed at 127.0.0.1 must not read the archive
+    assert client.get("/bundles.json", headers={"Host": "evil.example:8090"}).status_code == 421
+    assert client.get("/bundles.json", headers={"Host": "127.0.0.1:8090"}).status_code == 200
     info = client.get("/bundles.json").get_json()[0]
     assert info["state"] == "untrusted" and info["trusted"] is False and info["pages"] >= 16
 
@@ -209,9 +212,95 @@ def test_waitress_head_and_range_on_raw_wacz(sample_bundle: Any) -> None:
 def test_cli_errors(tmp_path: Path, sample_bundle: Any) -> None:
     assert main(["serve", str(tmp_path / "missing.wacz")]) == 2
     assert main(["serve", str(sample_bundle.path), "--port", "70000"]) == 2
+    assert main(["serve", str(sample_bundle.path), "--fingerprint", "not hex"]) == 2
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
         assert main(["serve", str(sample_bundle.path), "--port", str(port)]) == 1
     assert main(["serve", "--help"]) == 0
+
+
+def _brotli_bundle(tmp_path: Path) -> Path:
+    import io
+
+    brotli = pytest.importorskip("brotli")
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    css = b"body { background: url('/img/bg.png') }"
+    body = brotli.compress(css)
+    warc = tmp_path / "br.warc.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/css"),
+                                              ("Content-Encoding", "br"),
+                                              ("Content-Length", str(len(body)))],
+                                   protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            "http://br.example/s.css", "response", payload=io.BytesIO(body),
+            http_headers=headers))
+    return create_bundle([warc], tmp_path / "br.wacz", key=generate_key("br test"))
+
+
+def test_brotli_decoded_for_rewriting_or_passed_through(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from warcio.bufferedreaders import BufferedReader
+
+    wacz = _brotli_bundle(tmp_path)
+    app, client = client_for(wacz)
+    url = "/br/2030/http://br.example/s.css"
+    r = client.get(url)
+    assert "Content-Encoding" not in r.headers
+    assert b"url('/br/" in r.data
+    # The kit's Python may lack the compiled brotli module: then the bytes go out as archived,
+    # with their Content-Encoding, and the browser decodes them.
+    supported = [d for d in BufferedReader.get_supported_decompressors() if d != "br"]
+    monkeypatch.setattr(BufferedReader, "get_supported_decompressors",
+                        staticmethod(lambda: supported))
+    app2, client2 = client_for(wacz)
+    r = client2.get(url)
+    assert r.headers["Content-Encoding"] == "br" and r.status_code == 200
+    for a in (app, app2):
+        a.extensions["mirrorkit"].close()
+
+
+def test_cli_serves_until_ctrl_c(sample_bundle: Any, capsys: pytest.CaptureFixture) -> None:
+    import _thread
+    import json
+    import threading
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seen = {}
+
+    def reader_then_ctrl_c() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "bundles" not in seen:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/bundles.json") as r:
+                    seen["bundles"] = json.loads(r.read())
+            except OSError:
+                time.sleep(0.05)
+        _thread.interrupt_main()  # what Ctrl-C does
+
+    threading.Thread(target=reader_then_ctrl_c, daemon=True).start()
+    assert main(["serve", str(sample_bundle.path), "--port", str(port), "--json"]) == 0
+    assert seen["bundles"][0]["name"] == "sample"
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["url"] == f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.interop
+def test_url_agnostic_revisit_across_warcs(interop: Path, tmp_path: Path) -> None:
+    wacz = create_bundle([interop / "example-url-agnostic-orig.warc.gz",
+                          interop / "example-url-agnostic-revisit.warc.gz"],
+                         tmp_path / "ua.wacz", key=generate_key("ua test"))
+    app, client = client_for(wacz)
+    revisit = client.get("/ua/2013/http://example.com/")  # a revisit of another URL
+    original = client.get("/ua/2013/http://example.iana.org/")
+    assert revisit.status_code == original.status_code == 200
+    assert b"Example Domain" in revisit.data
+    app.extensions["mirrorkit"].close()

@@ -160,3 +160,13 @@ def test_search_latin_and_chinese() -> None:
     assert index.search("村长") == [] and index.search("  ") == []
     assert "村民" in index.search("村民")[0]["snippet"]
     assert {"清", "清水"} <= tokens("清水") and query_tokens("清水河") == ["清水", "水河"]
+
+
+def test_reencoding_keeps_bytes_and_never_fails() -> None:
+    from serve.respond import ENCODE_ERRORS
+
+    raw = "中文".encode("gbk") + b"\x81\x30 <a href=x>"  # an invalid GBK pair in the middle
+    text = raw.decode("gbk", "surrogateescape")
+    assert text.encode("gbk", ENCODE_ERRORS) == raw
+    assert "/é".encode("cp1252", ENCODE_ERRORS) == b"/\xe9"
+    assert "/中".encode("cp1252", ENCODE_ERRORS) == b"/%E4%B8%AD"

@@ -245,3 +245,14 @@ def test_key_cli_unencrypted_and_usage_errors(tmp_path: Path,
                  "--no-passphrase"]) == 2
     assert main(["key", "show"]) == 2  # no key in the config dir yet
     assert os.listdir(tmp_path) == ["plain.key"]
+
+
+def test_interrupted_save_leaves_no_key_and_no_temp(tmp_path: Path, key: signing.SigningKey,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "link", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_private_key(key, tmp_path / "k.key", "pw")
+    assert list(tmp_path.iterdir()) == []

@@ -230,3 +230,9 @@ def test_copy_of_bundle_verifies_same(bundle: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.wacz"
     shutil.copyfile(bundle, copy)
     assert verify_bundle(copy).signer.fingerprint == verify_bundle(bundle).signer.fingerprint
+
+
+def test_progress_reports_the_bytes_hashed(bundle: Path, interop: Path) -> None:
+    seen: List[int] = []
+    verify_bundle(bundle, progress=seen.append)
+    assert sum(seen) >= (interop / "iana.warc.gz").stat().st_size

@@ -254,7 +254,7 @@ def small_bundle(interop: Path, key: Any, tmp_path_factory: pytest.TempPathFacto
     return create_bundle([interop / "example.warc.gz"], out, key=key).read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_mutated_bundles_give_only_clean_errors(small_bundle: bytes, data: Any) -> None:
     blob = bytearray(small_bundle)

@@ -231,16 +231,18 @@ def test_replaywebpage_renders_our_bundle_and_shows_our_key(rwp_server: str, sit
             page.on("request", lambda r: outside.append(r.url)
                     if not r.url.startswith((rwp_server, "data:", "blob:", "about:")) else None)
             page.goto(f"{rwp_server}/?source={rwp_server}/bundle.wacz", timeout=60000)
-            # the page list, from pages/pages.jsonl
-            page.get_by_text("灯笼人权观察 — 首页").first.wait_for(timeout=60000)
-            page.get_by_text("Lantern Rights Watch — Home").first.click()
+            # the page list comes from pages/pages.jsonl, Chinese titles included
+            page.locator("a", has_text="灯笼人权观察 — 首页").first.wait_for(timeout=60000)
+            page.locator("a", has_text="Lantern Rights Watch — Home").first.click()
             frame = _replay_frame(page)
-            frame.get_by_text("Lantern Rights Watch").first.wait_for(timeout=30000)
+            frame.get_by_text("Documenting the right to clean water").wait_for(timeout=30000)
             page.screenshot(path=str(tmp_path / "replay.png"))
-            # the archive info panel shows the signer's public key
-            page.goto(f"{rwp_server}/?source={rwp_server}/bundle.wacz&view=info", timeout=60000)
+            # Archive Info shows the signer's public key (anonymous signature, as ArchiveWeb.page)
+            page.get_by_label("more replay controls").click()
+            page.get_by_text("Archive Info").first.click()
             page.get_by_text("Observer Public Key").first.wait_for(timeout=30000)
             assert public_key in _all_text(page)
+            assert "mirrorkit" in _all_text(page)  # "Created With" is our software field
             page.screenshot(path=str(tmp_path / "info.png"))
         finally:
             browser.close()
@@ -253,7 +255,7 @@ def _replay_frame(page: Any) -> Any:
         for frame in page.frames:
             if "/w/" in frame.url and "mp_/" in frame.url:
                 return frame
-        time.sleep(0.2)
+        page.wait_for_timeout(200)  # lets playwright process frame events (time.sleep would not)
     raise AssertionError(f"no replay frame among {[f.url for f in page.frames]}")
 
 

@@ -165,6 +165,8 @@ class Recorder:
             return
         st.fetches += 1
         st.bytes += e.get("n", 0)
+        if kind == ROBOTS:
+            return  # a 404 robots.txt is normal, not an error
         if e.get("rv"):
             st.duplicates += 1
         if status and status >= 400:
@@ -294,5 +296,3 @@ class Recorder:
             elapsed=round(elapsed, 3), resumed=self.resumed is not None,
         )
 
-
-__all__ = ["ROBOTS", "Recorder", "StopCrawl"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import List, Optional, Pattern, Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -93,6 +94,7 @@ def canonicalize(url: str) -> str:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
+@lru_cache(maxsize=65536)
 def host_key(url: str) -> str:
     """scheme://host[:port] of a canonical URL: the unit of politeness and of robots.txt."""
     parts = urlsplit(url)

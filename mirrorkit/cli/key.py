@@ -102,6 +102,10 @@ def generate(name: str, out: Optional[str], no_passphrase: bool, as_json: bool) 
         path = _keys_dir() / f"{_slug(name)}.key"
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     passphrase = None if no_passphrase else _passphrase(confirm=True)
+    if passphrase is not None and len(passphrase) < 12:
+        # PKCS#8 files use a light PBKDF2 (cryptography's choice): length is the defence.
+        click.secho("warning: short passphrase; anyone who copies the key file can try to "
+                    "guess it. Use 12+ characters or several words.", fg="yellow", err=True)
     save_private_key(key, path, passphrase)
     if as_json:
         emit_json({"path": str(path), "name": key.name, "fingerprint": key.fingerprint,

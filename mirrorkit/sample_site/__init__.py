@@ -238,6 +238,8 @@ def _make_handler(site: SampleSite, root: Path, main: bool) -> type[BaseHTTPRequ
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "LanternSample/1.0"
+        # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms each.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # tests read site.requests_log instead of stderr noise
