@@ -22,8 +22,8 @@ from mirrorkit.errors import InvalidBundle, WarcError
 from mirrorkit.surt import surt_key
 
 __all__ = [
-    "BLOCK_LINES", "CdxjEntry", "IndexReader", "iter_warc_entries", "surt_key",
-    "write_cdxj", "write_compressed_index",
+    "BLOCK_LINES", "CdxjEntry", "IndexReader", "closest_entry", "find_original",
+    "iter_warc_entries", "sort_lines", "surt_key", "write_cdxj", "write_compressed_index",
 ]
 
 BLOCK_LINES = 1024
@@ -168,10 +168,13 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
                 if refers_date:
                     with contextlib.suppress(ValueError, IndexError):
                         fields["refersToDate"] = iso_date_to_timestamp(refers_date)
+            if not fields["digest"]:
+                if record.rec_type == "revisit":
+                    del fields["digest"]  # as cdxj-indexer: a revisit's digest is never computed
+                else:
+                    fields["digest"] = _payload_digest(record)
             if on_record is not None:
                 on_record(record, entry)
-            if not fields["digest"]:
-                fields["digest"] = _payload_digest(record)
             # Keys in cdxj-indexer's order, so our lines read like everyone else's.
             fields["length"] = str(it.get_record_length())
             fields["offset"] = str(it.get_record_offset())
@@ -206,36 +209,26 @@ def _mime(record: Any) -> str:
 
 
 def _payload_digest(record: Any) -> str:
+    """sha1 (base32) of the payload, as warcio computes a missing one; the record's stream is
+    replaced by a spooled copy, so its content can still be read afterwards."""
     import base64
+    import tempfile
 
     digester = hashlib.sha1()
+    spool = tempfile.SpooledTemporaryFile(8 * 1024 * 1024)  # noqa: SIM115 - the record owns it
     while True:
         chunk = record.raw_stream.read(65536)
         if not chunk:
             break
         digester.update(chunk)
+        spool.write(chunk)
+    spool.seek(0)
+    record.raw_stream = spool
     return "sha1:" + base64.b32encode(digester.digest()).decode("ascii")
 
 
-def record_digests(stream: IO[bytes], spans: Iterable[Tuple[int, int]]) -> List[str]:
-    """`sha256:<hex>` of each (offset, length) span of `stream`; raises WarcError if cut short."""
-    out = []
-    for offset, length in spans:
-        stream.seek(offset)
-        digester = hashlib.sha256()
-        left = length
-        while left:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                raise WarcError(f"WARC ends inside the record at offset {offset}")
-            digester.update(chunk)
-            left -= len(chunk)
-        out.append("sha256:" + digester.hexdigest())
-    return out
-
-
 def sort_lines(entries: Iterable[CdxjEntry]) -> List[bytes]:
-    """The entries as encoded lines, sorted bytewise like `LC_ALL=C sort`."""
+    """The entries as encoded lines, sorted bytewise like `LC_ALL=C sort`; raises nothing."""
     return sorted(entry.to_line().encode("utf-8") for entry in entries)
 
 
@@ -349,11 +342,11 @@ class IndexReader:
         return [e for e in self.iter_prefix(key + " ")]
 
     def closest(self, url: str, timestamp: str) -> Optional[CdxjEntry]:
-        """The entry for `url` captured nearest to `timestamp` (earlier wins a tie)."""
+        """The entry for `url` nearest to `timestamp` (earlier wins); raises InvalidBundle."""
         return closest_entry(self.lookup(url), timestamp)
 
     def iter_prefix(self, prefix: str) -> Iterator[CdxjEntry]:
-        """Entries whose line starts with `prefix` (a key or key prefix), in index order."""
+        """Entries whose line starts with `prefix`, in order; raises InvalidBundle."""
         for line in self._lines_from(prefix):
             if line.startswith(prefix):
                 yield CdxjEntry.from_line(line)
@@ -361,7 +354,7 @@ class IndexReader:
                 return
 
     def __iter__(self) -> Iterator[CdxjEntry]:
-        """Every entry, in index order."""
+        """Every entry, in index order; raises InvalidBundle on a damaged index."""
         for line in self._lines_from(""):
             yield CdxjEntry.from_line(line)
 
@@ -439,7 +432,7 @@ class IndexReader:
 
 
 def closest_entry(entries: Iterable[CdxjEntry], timestamp: str) -> Optional[CdxjEntry]:
-    """Of `entries`, the one captured nearest to `timestamp` (earlier wins a tie)."""
+    """Of `entries`, the one captured nearest to `timestamp` (earlier wins a tie); never raises."""
     try:
         target = timestamp_seconds(timestamp)
     except ValueError:
@@ -458,7 +451,8 @@ def closest_entry(entries: Iterable[CdxjEntry], timestamp: str) -> Optional[Cdxj
 
 
 def find_original(reader: IndexReader, revisit: CdxjEntry) -> Optional[CdxjEntry]:
-    """The non-revisit entry a revisit refers to (by refers-to URL and date, else digest)."""
+    """The original of a revisit (by refers-to URL and date, else digest) or None; raises
+    InvalidBundle on a damaged index."""
     target_url = str(revisit.fields.get("refersToUrl") or revisit.url)
     refers_date = revisit.fields.get("refersToDate")
     candidates = [e for e in reader.lookup(target_url) if e.mime != "warc/revisit"]

@@ -1,4 +1,5 @@
-"""Pages of a bundle: which records are pages, their titles, and their visible text for search.
+"""Pages of a bundle: which records are pages, their titles, their visible text for search, and
+the page list (pages.jsonl).
 
 Decoding follows the HTML rules in the order a browser uses them: byte-order mark, the HTTP
 charset, a `<meta charset>` in the first bytes, then UTF-8 if the bytes are valid UTF-8, then a
@@ -9,9 +10,14 @@ readable Chinese. Used only when writing bundles (not shipped in the kit).
 from __future__ import annotations
 
 import codecs
+import datetime
+import hashlib
 import html
+import json
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+from mirrorkit.index import timestamp_seconds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
 MAX_HTML_BYTES = 8 * 1024 * 1024
@@ -127,3 +133,84 @@ def _walk(element: Any, parts: List[str]) -> None:
         parts.append("\n")
     if element.tail:
         parts.append(element.tail)
+
+
+# -- the page list ------------------------------------------------------------------------
+
+
+def _iso(timestamp: str) -> str:
+    return datetime.datetime.fromtimestamp(timestamp_seconds(timestamp), datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts14(value: str) -> Optional[str]:
+    digits = re.sub(r"\D", "", value or "")
+    return digits[:14] if len(digits) >= 8 else None
+
+
+def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
+    """Pages for pages.jsonl: a capture's own list when it has one, else its HTML documents.
+
+    `warcs` are the writer's WARCs (with `.source`, `.entries` and the `.html` documents found
+    while indexing). Raises nothing.
+    """
+    pages: List[Dict[str, Any]] = []
+    seen_sources = set()
+    for warc in warcs:
+        source = warc.source
+        if id(source) in seen_sources:
+            continue
+        seen_sources.add(id(source))
+        own = [w for w in warcs if w.source is source]
+        found = [h for w in own for h in w.html]
+        urls = {e.url for w in own for e in w.entries}
+        # A page stored as a revisit gets its title and text from the record it duplicates.
+        by_digest = {h["digest"]: h for h in found if h.get("digest")}
+        for entry in (e for w in own for e in w.entries):
+            if entry.mime == "warc/revisit" and entry.digest in by_digest:
+                found.append(dict(by_digest[entry.digest], url=entry.url,
+                                  timestamp=entry.timestamp))
+        if source.pages is not None:
+            for listed in source.pages:
+                url = str(listed.get("url") or "")
+                ts = _ts14(str(listed.get("ts") or listed.get("timestamp") or ""))
+                if url not in urls:
+                    continue  # a page the bundle cannot show is left out of the list
+                match = _closest_html(found, url, ts)
+                page = {"url": url, "ts": _iso(ts or (match or {}).get("timestamp", "1970")),
+                        "title": listed.get("title") or (match or {}).get("title") or url}
+                if text and match and match.get("text"):
+                    page["text"] = match["text"]
+                pages.append(page)
+        else:
+            for html in sorted(found, key=lambda h: h["timestamp"]):
+                page = {"url": html["url"], "ts": _iso(html["timestamp"]),
+                        "title": html.get("title") or html["url"]}
+                if text and html.get("text"):
+                    page["text"] = html["text"]
+                pages.append(page)
+    for page in pages:
+        page["id"] = hashlib.sha1(f"{page['ts']}/{page['url']}".encode()).hexdigest()[:22]
+    return pages
+
+
+def _closest_html(found: List[Dict[str, Any]], url: str,
+                  ts: Optional[str]) -> Optional[Dict[str, Any]]:
+    same = [h for h in found if h["url"] == url]
+    if not same:
+        return None
+    if ts is None:
+        return same[0]
+    return min(same, key=lambda h: abs(timestamp_seconds(h["timestamp"]) - timestamp_seconds(ts)))
+
+
+def pages_jsonl(pages: List[Dict[str, Any]], title: Optional[str], text: bool) -> bytes:
+    """pages/pages.jsonl: its header line, then one page per line. Raises nothing."""
+    header: Dict[str, Any] = {"format": "json-pages-1.0", "id": "pages",
+                              "title": title or "All Pages"}
+    if text and any("text" in p for p in pages):
+        header["hasText"] = True
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines += [json.dumps({k: p[k] for k in ("id", "url", "ts", "title", "text") if k in p},
+                         ensure_ascii=False) for p in pages]
+    return ("\n".join(lines) + "\n").encode("utf-8")

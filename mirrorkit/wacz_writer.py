@@ -12,8 +12,10 @@ import datetime
 import hashlib
 import json
 import os
+import queue
 import re
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -25,7 +27,6 @@ from mirrorkit.index import (
     CdxjEntry,
     iter_warc_entries,
     sort_lines,
-    timestamp_seconds,
     write_cdxj,
     write_compressed_index,
 )
@@ -95,7 +96,10 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
                         text=text, record_filter=record_filter, progress=progress,
                         index_format=index_format)
     except OSError as err:
-        raise MirrorkitError(f"cannot write {out}: {err.strerror or err}") from None
+        where = f" ({err.filename})" if err.filename else ""
+        raise MirrorkitError(f"bundling failed: {err.strerror or err}{where}",
+                             hint=f"Check free space and permissions; {out} was not changed.") \
+            from None
     finally:
         for leftover in sorted(workdir.rglob("*"), reverse=True):
             if leftover.is_dir():
@@ -112,32 +116,25 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
            record_filter: Optional[Callable[[CdxjEntry], bool]], progress: Optional[Progress],
            index_format: str) -> Path:
     warcs = _plan(sources)
-    total = sum(w.path.stat().st_size for w in warcs) * 2
+    size = sum(w.path.stat().st_size for w in warcs)
     done = [0]
 
     def tick(count: int) -> None:
+        # Each byte is read twice (parse, then copy): report half, in terms of the input size.
         done[0] += count
         if progress is not None:
-            progress(min(done[0], total), total)
+            progress(min(done[0] // 2, size), size)
 
-    for warc in warcs:
-        _index_warc(warc, workdir, text, tick)
-    if record_filter is not None:
-        for warc in warcs:
-            _apply_filter(warc, workdir, record_filter)
-    _check_revisits([e for w in warcs for e in w.entries])
-    pages = _pages(warcs, text)
-    created = _now()
-    fingerprint = str(key.fingerprint)
-    collection = collection or _default_collection(title, pages, warcs)
-    seq_store = SequenceStore(config_dir() / "sequences.json")
-    if sequence is None:
-        sequence = seq_store.next(fingerprint, collection)
-
-    resources: List[Dict[str, Any]] = []
     with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
-        for warc in warcs:
-            resources.append(_add_warc(zf, warc, tick))
+        resources = _index_and_copy(warcs, zf, workdir, text, tick, record_filter)
+        _check_revisits([e for w in warcs for e in w.entries])
+        pages = pagetext.build_pages(warcs, text)
+        created = _now()
+        fingerprint = str(key.fingerprint)
+        collection = collection or _default_collection(title, pages, warcs)
+        seq_store = SequenceStore(config_dir() / "sequences.json")
+        if sequence is None:
+            sequence = seq_store.next(fingerprint, collection)
         lines = sort_lines(e for w in warcs for e in w.entries)
         compressed = index_format == "compressed" or (
             index_format == "auto" and len(lines) > PLAIN_INDEX_MAX_LINES)
@@ -153,7 +150,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
                 write_cdxj(lines, cdxj)
             resources.append(_add_file(zf, "indexes/index.cdxj", cdxj_path, stored=False))
         del lines
-        resources.append(_add_bytes(zf, PAGES, _pages_jsonl(pages, title, text)))
+        resources.append(_add_bytes(zf, PAGES, pagetext.pages_jsonl(pages, title, text)))
         main = pages[0] if pages else None
         package: Dict[str, Any] = {
             "profile": "data-package",
@@ -186,6 +183,54 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
 
 
 # -- planning and indexing ---------------------------------------------------------------------
+
+
+def _index_and_copy(warcs: List[_Warc], zf: zipfile.ZipFile, workdir: Path, text: bool,
+                    tick: Callable[[int], None],
+                    record_filter: Optional[Callable[[CdxjEntry], bool]]) -> List[Dict[str, Any]]:
+    """Index each WARC, and copy the ones already indexed into the ZIP meanwhile.
+
+    The copy (reading, sha256, crc32, writing) runs mostly outside the GIL, so on two cores it
+    overlaps with the parsing of the next WARC.
+    """
+    if record_filter is not None:  # filtered WARCs are rewritten first: no overlap
+        for warc in warcs:
+            _index_warc(warc, workdir, text, tick)
+            _apply_filter(warc, workdir, record_filter)
+        return [_add_warc(zf, warc, tick) for warc in warcs]
+    todo: queue.Queue[Optional[_Warc]] = queue.Queue()
+    resources: List[Dict[str, Any]] = []
+    failed: List[BaseException] = []
+    cancel = threading.Event()
+
+    def copier() -> None:
+        while True:
+            warc = todo.get()
+            if warc is None:
+                return
+            try:
+                resources.append(_add_warc(zf, warc, tick, cancel))
+            except BaseException as err:  # handed to the main thread, raised there
+                failed.append(err)
+                return
+
+    thread = threading.Thread(target=copier, name="bundle-copy", daemon=True)
+    thread.start()
+    try:
+        for warc in warcs:
+            if failed:
+                break
+            _index_warc(warc, workdir, text, tick)
+            todo.put(warc)
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        todo.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+    return resources
 
 
 def _plan(sources: List[Source]) -> List[_Warc]:
@@ -306,82 +351,6 @@ def _check_revisits(entries: List[CdxjEntry]) -> None:
             hint="Add the capture (WARC) that holds the original record to the same bundle.")
 
 
-# -- pages -------------------------------------------------------------------------------------
-
-
-def _iso(timestamp: str) -> str:
-    return datetime.datetime.fromtimestamp(timestamp_seconds(timestamp), datetime.timezone.utc) \
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ts14(value: str) -> Optional[str]:
-    digits = re.sub(r"\D", "", value or "")
-    return digits[:14] if len(digits) >= 8 else None
-
-
-def _pages(warcs: List[_Warc], text: bool) -> List[Dict[str, Any]]:
-    """Pages for pages.jsonl: a capture's own list when it has one, else its HTML documents."""
-    pages: List[Dict[str, Any]] = []
-    seen_sources = set()
-    for warc in warcs:
-        source = warc.source
-        if id(source) in seen_sources:
-            continue
-        seen_sources.add(id(source))
-        own = [w for w in warcs if w.source is source]
-        found = [h for w in own for h in w.html]
-        urls = {e.url for w in own for e in w.entries}
-        # A page stored as a revisit gets its title and text from the record it duplicates.
-        by_digest = {h["digest"]: h for h in found if h.get("digest")}
-        for entry in (e for w in own for e in w.entries):
-            if entry.mime == "warc/revisit" and entry.digest in by_digest:
-                found.append(dict(by_digest[entry.digest], url=entry.url,
-                                  timestamp=entry.timestamp))
-        if source.pages is not None:
-            for listed in source.pages:
-                url = str(listed.get("url") or "")
-                ts = _ts14(str(listed.get("ts") or listed.get("timestamp") or ""))
-                if url not in urls:
-                    continue  # a page the bundle cannot show is left out of the list
-                match = _closest_html(found, url, ts)
-                page = {"url": url, "ts": _iso(ts or (match or {}).get("timestamp", "1970")),
-                        "title": listed.get("title") or (match or {}).get("title") or url}
-                if text and match and match.get("text"):
-                    page["text"] = match["text"]
-                pages.append(page)
-        else:
-            for html in sorted(found, key=lambda h: h["timestamp"]):
-                page = {"url": html["url"], "ts": _iso(html["timestamp"]),
-                        "title": html.get("title") or html["url"]}
-                if text and html.get("text"):
-                    page["text"] = html["text"]
-                pages.append(page)
-    for page in pages:
-        page["id"] = hashlib.sha1(f"{page['ts']}/{page['url']}".encode()).hexdigest()[:22]
-    return pages
-
-
-def _closest_html(found: List[Dict[str, Any]], url: str,
-                  ts: Optional[str]) -> Optional[Dict[str, Any]]:
-    same = [h for h in found if h["url"] == url]
-    if not same:
-        return None
-    if ts is None:
-        return same[0]
-    return min(same, key=lambda h: abs(timestamp_seconds(h["timestamp"]) - timestamp_seconds(ts)))
-
-
-def _pages_jsonl(pages: List[Dict[str, Any]], title: Optional[str], text: bool) -> bytes:
-    header: Dict[str, Any] = {"format": "json-pages-1.0", "id": "pages",
-                              "title": title or "All Pages"}
-    if text and any("text" in p for p in pages):
-        header["hasText"] = True
-    lines = [json.dumps(header, ensure_ascii=False)]
-    lines += [json.dumps({k: p[k] for k in ("id", "url", "ts", "title", "text") if k in p},
-                         ensure_ascii=False) for p in pages]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
 def _default_collection(title: Optional[str], pages: List[Dict[str, Any]],
                         warcs: List[_Warc]) -> str:
     from urllib.parse import urlsplit
@@ -416,7 +385,8 @@ def _resource(name: str, digest: str, size: int) -> Dict[str, Any]:
     return {"name": resource_name, "path": name, "hash": "sha256:" + digest, "bytes": size}
 
 
-def _add_warc(zf: zipfile.ZipFile, warc: _Warc, tick: Callable[[int], None]) -> Dict[str, Any]:
+def _add_warc(zf: zipfile.ZipFile, warc: _Warc, tick: Callable[[int], None],
+              cancel: Optional[threading.Event] = None) -> Dict[str, Any]:
     """Copy a WARC in (STORED), hashing the file and each indexed record on the way."""
     size = warc.path.stat().st_size
     spans = sorted(((e.offset, e.length, e) for e in warc.entries), key=lambda s: s[0])
@@ -428,6 +398,8 @@ def _add_warc(zf: zipfile.ZipFile, warc: _Warc, tick: Callable[[int], None]) -> 
         def take(count: int, record_hash: Optional[Any]) -> None:
             nonlocal pos
             while count > 0:
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt  # the main thread failed: stop copying
                 chunk = src.read(min(count, _CHUNK))
                 if not chunk:
                     raise WarcError(f"{warc.path} changed or was cut short while bundling")

@@ -230,3 +230,31 @@ def test_tampered_or_bomb_block_is_refused() -> None:
         IndexReader.from_compressed(io.BytesIO(bomb_idx), io.BytesIO(bomb)).lookup("http://x.com/")
     with pytest.raises(InvalidBundle, match="shorter"):
         IndexReader.from_compressed(io.BytesIO(idx), io.BytesIO(cdx[:10])).lookup("http://x.com/")
+
+
+def _raw_record(url: str, body: bytes) -> bytes:
+    http = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    record_id = hashlib.md5(url.encode()).hexdigest()
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n"
+            f"WARC-Target-URI: {url}\r\nWARC-Date: 2020-01-02T03:04:05Z\r\n"
+            f"Content-Type: application/http; msgtype=response\r\n"
+            f"Content-Length: {len(http)}\r\n\r\n").encode()
+    return head + http + b"\r\n\r\n"
+
+
+def test_missing_payload_digest_is_computed_and_content_still_readable(tmp_path: Path) -> None:
+    body = "<title>无摘要</title><p>正文</p>".encode()
+    warc = tmp_path / "nodigest.warc"
+    warc.write_bytes(_raw_record("http://example.com/a", body) +
+                     _raw_record("http://example.com/b", b"<p>b</p>"))
+    seen = {}
+
+    def on_record(record: Any, entry: CdxjEntry) -> None:
+        seen[entry.url] = record.content_stream().read()
+
+    with open(warc, "rb") as fh:
+        mine = [line.decode().rstrip("\n") for line in
+                sort_lines(iter_warc_entries(fh, warc.name, on_record))]
+    assert seen["http://example.com/a"] == body
+    assert mine == _reference_lines(warc)

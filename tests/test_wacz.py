@@ -317,5 +317,8 @@ def test_cli_bundle_errors(capture_dir: Path, key_file: Path, tmp_path: Path, in
     assert "error:" in err and "Traceback" not in err
     monkeypatch.setenv("MIRRORKIT_PASSPHRASE", "wrong")
     assert main(["bundle", str(capture_dir), "--key", str(key_file), "-o", out]) == 1
-    assert "passphrase" in capsys.readouterr().err
+    assert "wrong passphrase" in capsys.readouterr().err
+    monkeypatch.delenv("MIRRORKIT_PASSPHRASE")  # and no terminal to ask on
+    assert main(["bundle", str(capture_dir), "--key", str(key_file), "-o", out]) == 1
+    assert "MIRRORKIT_PASSPHRASE" in capsys.readouterr().err
     assert not os.path.exists(out)

@@ -282,3 +282,21 @@ def test_rwp_server_helper_honours_ranges(site_wacz: Path, rwp_server: str) -> N
     with urllib.request.urlopen(head) as response:
         assert int(response.headers["Content-Length"]) == site_wacz.stat().st_size
         assert response.headers["Accept-Ranges"] == "bytes"
+
+
+def test_we_read_every_foreign_wacz_in_the_corpus(interop: Path) -> None:
+    """ArchiveWeb.page, Browsertrix and py-wacz bundles: every indexed record is found and read."""
+    waczs = sorted(interop.glob("*.wacz"))
+    assert len(waczs) >= 6
+    for path in waczs:
+        with WaczReader(path) as reader:
+            assert reader.datapackage["wacz_version"] in ("1.1.1", "1.0.0", "1.1.0")
+            assert reader.digest is not None
+            entries = list(reader.index)
+            assert entries, path.name
+            for entry in entries:
+                assert any(f.offset == entry.offset for f in reader.index.lookup_key(entry.key))
+                data = reader.read_entry(entry)
+                if entry.record_digest and entry.record_digest.startswith("sha256:"):
+                    assert entry.record_digest == "sha256:" + hashlib.sha256(data).hexdigest()
+                assert reader.parse_record(data).rec_headers.get_header("WARC-Target-URI")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
@@ -20,8 +21,8 @@ def _passphrase_for(key_path: Path) -> Optional[str]:
         head = key_path.read_bytes()[:200]
     except OSError:
         return None  # the signing module reports the missing/unreadable key
-    if b"ENCRYPTED" not in head:
-        return None
+    if b"ENCRYPTED" not in head or not sys.stdin.isatty():
+        return None  # the signing module then says the passphrase is needed, and how to give it
     return str(click.prompt(f"Passphrase for {key_path}", hide_input=True, err=True))
 
 
