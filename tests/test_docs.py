@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
-from conftest import REPO
 from mirrorkit.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
