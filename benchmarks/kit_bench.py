@@ -19,59 +19,21 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Dict, List
+
+from _common import free_port, rss_mb, stop, wait_ok
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 HOST = "http://bench.example/"
 TS = "20260101000000"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ok(url: str, timeout: float = 300.0) -> float:
-    """Polls `url` until it answers 200; returns time.monotonic() then."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:
-                if r.status == 200:
-                    r.read()
-                    return time.monotonic()
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def write_warc(path: Path, pages: int) -> None:
@@ -122,7 +84,7 @@ def bench_kit(bundle: Path, work: Path, home: Path) -> Dict[str, Any]:
         deadline = time.monotonic() + 600
         while not verified and time.monotonic() < deadline:
             time.sleep(0.02)
-        rss = peak_rss_mb(proc.pid)
+        rss = rss_mb(proc.pid)[1]
     finally:
         stop(proc)
     return {"build_s": build, "kit_bytes": size, "pyz_bytes": pyz, "first_page_s": first,
@@ -144,7 +106,7 @@ def bench_pywb(bundle: Path, work: Path) -> Dict[str, Any]:
                             cwd=root, **quiet)
     try:
         first = wait_ok(f"http://127.0.0.1:{port}/c/{TS}/{HOST}page-1.html") - t1
-        rss = peak_rss_mb(proc.pid)
+        rss = rss_mb(proc.pid)[1]
     finally:
         stop(proc)
     return {"add_s": add, "first_page_s": first, "first_page_total_s": add + first,

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,46 +29,15 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
+
+from _common import free_port, rss_mb, stop, wait_ok
 
 REPO = Path(__file__).resolve().parents[1]
 IANA = REPO.parent / "shared" / "interop" / "iana.warc.gz"
 VENV_BIN = Path(sys.executable).parent
 TS = "20140126200624"
 HOME = "http://www.iana.org/"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ok(url: str, timeout: float = 60.0) -> float:
-    """Polls ``url`` until it answers 200; returns when it did (time.monotonic())."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    r.read()
-                    return time.monotonic()
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{url} did not come up within {timeout} s")
-
-
-def rss_mb(pid: int) -> Tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MB, from /proc."""
-    cur = peak = 0.0
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
-    return cur, peak
 
 
 def make_key_and_bundle(warcs: List[Path], out: Path, title: str) -> Path:
@@ -101,15 +69,6 @@ def pywb_collection(root: Path, name: str, warc: Path) -> float:
     subprocess.run([str(VENV_BIN / "wb-manager"), "add", name, str(warc)], cwd=root, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.monotonic() - t
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def page_paths(base: str) -> List[str]:
