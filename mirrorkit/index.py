@@ -151,7 +151,7 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
             except (ValueError, IndexError):
                 raise WarcError(f"{filename}: record for {url!r} has a bad WARC-Date "
                                 f"{date!r}") from None
-            fields: Dict[str, Any] = OrderedDict()
+            fields: OrderedDict[str, Any] = OrderedDict()
             fields["url"] = url
             mime = _mime(record)
             if mime:
@@ -412,8 +412,8 @@ class IndexReader:
             fh.seek(mid)
             fh.readline(MAX_LINE_BYTES)  # skip to the start of the next line
             pos = fh.tell()
-            line = fh.readline(MAX_LINE_BYTES)
-            if not line or line >= target:
+            probe = fh.readline(MAX_LINE_BYTES)
+            if not probe or probe >= target:
                 hi = mid
             else:
                 lo = pos

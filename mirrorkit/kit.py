@@ -159,7 +159,8 @@ def _domain(signer: Any) -> str:
 
 def _describe(copy: Path, report: Any, sha256: str) -> KitBundle:
     data = _datapackage(copy)
-    meta = data.get("mirrorkit") if isinstance(data.get("mirrorkit"), dict) else {}
+    raw_meta = data.get("mirrorkit")
+    meta = raw_meta if isinstance(raw_meta, dict) else {}
     signer = getattr(report, "signer", None)
     fingerprint = str(getattr(signer, "fingerprint", "") or meta.get("fingerprint") or "")
     sequence = meta.get("sequence")

@@ -19,11 +19,11 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Literal, Optional, Set, Tuple, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from mirrorkit.errors import KitError
 
@@ -109,8 +109,8 @@ def _imports(path: Path) -> Tuple[Set[str], Set[str]]:
     for node in tree.body:
         top |= names_of(node)
     anywhere: Set[str] = set()
-    for node in ast.walk(tree):
-        anywhere |= names_of(node)
+    for any_node in ast.walk(tree):
+        anywhere |= names_of(any_node)
     return {n for n in top if n}, {n for n in anywhere if n}
 
 
@@ -175,7 +175,7 @@ def _dist_for_module(module: str) -> str:
     return canonicalize_name(dists[0])
 
 
-def _requirements(dist: md.Distribution) -> Iterator[str]:
+def _requirements(dist: md.Distribution) -> Iterator[NormalizedName]:
     for text in dist.requires or []:
         try:
             req = Requirement(text)
@@ -184,6 +184,12 @@ def _requirements(dist: md.Distribution) -> Iterator[str]:
         if req.marker is not None and not req.marker.evaluate(_FLOOR_ENV):
             continue
         yield canonicalize_name(req.name)
+
+
+def _requires_python(dist: md.Distribution) -> Optional[str]:
+    """The distribution's Requires-Python, or None when it declares none."""
+    values = dist.metadata.get_all("Requires-Python")
+    return str(values[0]) if values else None
 
 
 def _supports_floor(requires_python: Optional[str]) -> bool:
@@ -211,7 +217,7 @@ def _dist_from_wheel(wheel: Path) -> Tuple[str, List[str]]:
     return (version.group(1).strip() if version else "?"), requires
 
 
-Source = Tuple[str, object]  # ("installed", Distribution) or ("wheel", Path)
+Source = Union[Tuple[Literal["installed"], md.Distribution], Tuple[Literal["wheel"], Path]]
 
 
 def _resolve(names: Iterable[str]) -> Dict[str, Tuple[str, Source]]:
@@ -226,13 +232,13 @@ def _resolve(names: Iterable[str]) -> Dict[str, Tuple[str, Source]]:
             dist = md.distribution(name)
         except md.PackageNotFoundError:
             dist = None
-        if dist is not None and _supports_floor(dist.metadata.get("Requires-Python")):
+        if dist is not None and _supports_floor(_requires_python(dist)):
             chosen[name] = (dist.version, ("installed", dist))
             todo.extend(_requirements(dist))
             continue
         wheel = _vendored_wheel(name)
         if wheel is None:
-            why = (f"{name} {dist.version} needs Python {dist.metadata.get('Requires-Python')}"
+            why = (f"{name} {dist.version} needs Python {_requires_python(dist)}"
                    if dist is not None else f"{name} is not installed")
             raise KitError(f"cannot put {name} in the kit: {why}, and the kit must run on "
                            f"Python {FLOOR}",
@@ -264,16 +270,15 @@ def _check_compiled(name: str, rels: Iterable[str]) -> None:
 
 
 def _dist_files(name: str, source: Source) -> Iterator[Tuple[str, bytes]]:
-    kind, obj = source
-    if kind == "installed":
-        dist: md.Distribution = obj  # type: ignore[assignment]
+    if source[0] == "installed":
+        dist = source[1]
         rels = [str(f).replace("\\", "/") for f in dist.files or []]
         _check_compiled(name, rels)
         for rel in rels:
             if _keep(rel, name):
                 yield rel, Path(str(dist.locate_file(rel))).read_bytes()
     else:
-        with zipfile.ZipFile(obj) as zf:  # type: ignore[arg-type]
+        with zipfile.ZipFile(source[1]) as zf:
             _check_compiled(name, zf.namelist())
             for rel in zf.namelist():
                 if not rel.endswith("/") and _keep(rel, name):

@@ -112,7 +112,8 @@ def _new_hashers(claims: List[str]) -> Dict[str, Any]:
 
 def _dechunk(body: bytes) -> Optional[bytes]:
     """Remove HTTP chunked framing; None when the body is not validly chunked."""
-    out, pos = [], 0
+    out: List[bytes] = []
+    pos = 0
     while True:
         end = body.find(b"\r\n", pos)
         if end < 0:
@@ -317,8 +318,8 @@ def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, _Re
         where = {"file": index_name, "offset": number, "url": url, "type": "index"}
         fname = entry.get("filename")
         try:
-            offset, length = int(entry.get("offset")), int(entry.get("length"))
-        except (TypeError, ValueError):
+            offset, length = int(entry["offset"]), int(entry["length"])
+        except (KeyError, TypeError, ValueError):
             result.problem(problem="index entry has no valid offset/length", **where)
             continue
         if not isinstance(fname, str) or fname not in by_file:

@@ -8,7 +8,7 @@ import json
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from mirrorkit.errors import MirrorkitError, UsageError, WarcError
 
@@ -37,7 +37,7 @@ def resolve_sources(captures: Sequence[Union[str, os.PathLike]]) -> List[Source]
     if not captures:
         raise UsageError("give at least one capture (a folder of WARCs or a WARC file)")
     sources = []
-    seen = set()
+    seen: Set[Path] = set()
     for capture in captures:
         path = Path(capture)
         if not path.exists():

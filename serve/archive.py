@@ -117,7 +117,8 @@ class ReplayBundle:
         self.filename = path.name
         self.storage = BundleStorage(path)
         dp = self.storage.datapackage
-        mk = dp.get("mirrorkit") if isinstance(dp.get("mirrorkit"), dict) else {}
+        raw_mk = dp.get("mirrorkit")
+        mk = raw_mk if isinstance(raw_mk, dict) else {}
         self.title = str(dp.get("title") or path.name)
         self.description = str(dp.get("description") or "")
         self.created = str(dp.get("created") or "")
@@ -206,7 +207,7 @@ class ReplayBundle:
         first, last = pretty_ts(stamps[0])[:10], pretty_ts(stamps[-1])[:10]
         return first if first == last else f"{first} to {last}"
 
-    def search(self, query: str) -> List[Dict[str, Any]]:
+    def search(self, query: str) -> List[Page]:
         """Pages whose title or text contains every word of ``query``."""
         if self._search is None:
             self._search = SearchIndex(self.pages)

@@ -149,6 +149,6 @@ def replay(name: str, rest: str) -> Any:
         etag = _etag(capture, target)
         if etag:
             resp.set_etag(etag)
-        resp = resp.make_conditional(request, accept_ranges=True,
-                                     complete_length=len(prepared.body))
+        # Updates `resp` in place (werkzeug returns the same object, typed as its base class).
+        resp.make_conditional(request, accept_ranges=True, complete_length=len(prepared.body))
     return resp

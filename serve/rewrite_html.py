@@ -134,7 +134,8 @@ class _Rewriter(HTMLParser):
         m = _TAGNAME_RE.match(raw)
         if not m:
             return
-        attrs = []
+        # (name, raw value or None when bare, name span, value span or None)
+        attrs: List[Tuple[str, Optional[str], Tuple[int, int], Optional[Tuple[int, int]]]] = []
         for am in _ATTR_RE.finditer(raw, m.end()):
             if am.group(2) is None:
                 attrs.append((am.group(1).lower(), None, am.span(1), None))

@@ -138,8 +138,11 @@ class SearchIndex:
                 break
         return result
 
-    def search(self, query: str, limit: int = 200) -> List[dict]:
-        """Pages matching every token of ``query``, title matches first; [] for an empty query."""
+    def search(self, query: str, limit: int = 200) -> List[Any]:
+        """Pages matching every token of ``query``, title matches first; [] for an empty query.
+
+        Each result is a copy of the indexed entry (a `Page`, or a dict) with its ``snippet`` set.
+        """
         toks = query_tokens(query)
         if not toks:
             return []
@@ -148,7 +151,7 @@ class SearchIndex:
         in_title = self._all(self._title, toks)
         in_body = self._all(self._body, toks) - in_title
         order = sorted(in_title) + sorted(in_body)
-        out = []
+        out: List[Any] = []
         for i in order[:limit]:
             page = self._pages[i]
             if isinstance(page, Page):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional, Tuple
 
 import click
@@ -46,7 +47,7 @@ def command(bundles: Tuple[str, ...], out: str, fingerprints: Tuple[str, ...], f
         if bar is None or bar.label != label:
             if bar is not None:
                 bar.render_finish()
-            bar = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
         bar.update(done - bar.pos)
 
     def step(message: str) -> None:

@@ -97,7 +97,7 @@ def encode_command(file: Path, out: Path, ecc: str, version: int, extra: float, 
 
     bar = None
     if progress_enabled(quiet, as_json):
-        bar = click.progressbar(length=1, label="QR codes", file=click.get_text_stream("stderr"))
+        bar = click.progressbar(length=1, label="QR codes", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
@@ -153,7 +153,7 @@ def decode_command(inputs: Tuple[Path, ...], out: Path, transfer_id: Optional[st
     from mirrorkit.qr.decode import decode_inputs
 
     show = progress_enabled(quiet, as_json)
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
 
     def progress(message: str) -> None:
         if show:

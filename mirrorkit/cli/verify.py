@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Optional
 
 import click
@@ -43,8 +44,7 @@ def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
     bar: Any = None
     if progress_enabled(False, as_json) and os.path.isfile(bundle):
         total = os.path.getsize(bundle) * (3 if deep else 1)
-        bar = click.progressbar(length=total, label="verifying",
-                                file=click.get_text_stream("stderr"))
+        bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
     try:
         report = verify_bundle(bundle, fingerprint=fingerprint, deep=deep, strict=strict,
                                remember=not no_remember,

@@ -147,7 +147,9 @@ def _fc_fonts(text: str, mono: bool) -> list[str]:
     return [ln.split("\t")[0] for ln in sorted(lines, key=rank)]
 
 
-def _font(text: str, size: int, mono: bool = False) -> tuple[ImageFont.ImageFont, bool]:
+def _font(
+    text: str, size: int, mono: bool = False
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
     """(font, covers_all_characters): falls back to Pillow's built-in font when nothing fits."""
     for file in _fc_fonts(text, mono):
         try:
@@ -164,7 +166,7 @@ def _font(text: str, size: int, mono: bool = False) -> tuple[ImageFont.ImageFont
 
 def _fit(
     draw: ImageDraw.ImageDraw, text: str, size: int, width: int
-) -> tuple[ImageFont.ImageFont, bool]:
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
     font, covered = _font(text, size)
     while size > 14 and draw.textlength(text, font=font) > width:
         size -= 2

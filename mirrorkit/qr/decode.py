@@ -35,8 +35,8 @@ def image_files(inputs: Iterable[Path]) -> list[Path]:
 def _load(path: Path) -> Image.Image:
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)  # phone photos are often stored sideways
-            return img.convert("L")
+            upright = ImageOps.exif_transpose(img)  # phone photos are often stored sideways
+            return upright.convert("L")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise QRError(f"{path} is not a readable image ({err})") from None
 
@@ -44,7 +44,7 @@ def _load(path: Path) -> Image.Image:
 def read_texts(path: Path) -> list[str]:
     """Texts of every QR code in the image at `path`; raises `QRError` if it is no image."""
     img = _load(path)
-    qr = zxingcpp.BarcodeFormat.QRCode
+    qr = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
     codes = zxingcpp.read_barcodes(img, formats=qr)
     if not codes:
         # Noisy photos (JPEG, paper grain): smoothing plus the global binarizer rescue many.

@@ -99,7 +99,7 @@ def to_image(mat: Sequence[Sequence[bool]], box: int = 1) -> Image.Image:
     n = len(mat)
     img = Image.new("1", (n, n), 1)
     img.putdata([0 if cell else 1 for row in mat for cell in row])
-    return img.resize((n * box, n * box), Image.NEAREST) if box > 1 else img
+    return img.resize((n * box, n * box), Image.Resampling.NEAREST) if box > 1 else img
 
 
 def png_bytes(img: Image.Image) -> bytes:
