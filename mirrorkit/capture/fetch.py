@@ -17,11 +17,13 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
 
 from mirrorkit.warc import warc_date
 
@@ -160,6 +162,18 @@ class _RecordingAdapter(HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         return _patch(super().proxy_manager_for(proxy, **kwargs))
 
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        # Only `raw` is used (headers are read from it, cookies go to the session's jar in
+        # Fetcher.fetch): skip copying the headers and filling a per-response cookie jar.
+        response = requests.Response()
+        response.status_code = resp.status
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
 
 def _origin_form(sent: bytes) -> bytes:
     # Through an HTTP proxy the request line carries the absolute URL and Proxy-* headers; the
@@ -259,9 +273,12 @@ class Fetcher:
         self._local = threading.local()
         self._sessions: List[requests.Session] = []
         self._lock = threading.Lock()
+        self._proxies = {"http": proxy, "https": proxy} if proxy else {}
+        self._headers: Optional[CaseInsensitiveDict[Union[str, bytes]]] = None
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
+    def _session(self) -> Tuple[requests.Session, HTTPAdapter]:
+        local = self._local
+        session = getattr(local, "session", None)
         if session is None:
             session = requests.Session()
             session.trust_env = False  # only --proxy decides where traffic goes
@@ -269,28 +286,52 @@ class Fetcher:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.clear()
-            session.headers.update({
-                "User-Agent": self.user_agent,
-                "Accept": "*/*",
-                "Accept-Encoding": ACCEPT_ENCODING,
-                "Connection": "keep-alive",
-            })
-            if self.proxy:
-                session.proxies = {"http": self.proxy, "https": self.proxy}
+            session.headers.update(self._header_values())
+            session.proxies = dict(self._proxies)
             session.verify = not self.insecure
-            self._local.session = session
+            local.session, local.adapter = session, adapter
             with self._lock:
                 self._sessions.append(session)
-        return session
+        return session, local.adapter
+
+    def _header_values(self) -> Dict[str, str]:
+        return {
+            "User-Agent": self.user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "Connection": "keep-alive",
+        }
+
+    def _prepare(self, url: str, session: requests.Session) -> requests.PreparedRequest:
+        # What Session.request(...) prepares for this GET, without re-merging the constant session
+        # settings on every call: URL checks and requoting, headers, cookies, auth from the URL.
+        headers = self._headers
+        if headers is None:
+            check = requests.PreparedRequest()
+            check.prepare_headers(self._header_values())  # raises InvalidHeader per request
+            self._headers = headers = check.headers
+        prep = requests.PreparedRequest()
+        prep.prepare_method("GET")
+        prep.prepare_url(url, None)
+        prep.headers = headers.copy()
+        if len(session.cookies):
+            prep.prepare_cookies(session.cookies)
+        prep.prepare_body(None, None)
+        if "@" in url:
+            prep.prepare_auth(None, url)  # user:password@ in the URL, as requests does
+        return prep
 
     def fetch(self, url: str) -> Response:
         """GET `url` without following redirects; raises FetchError when no response came."""
         started = time.monotonic()
         date = warc_date()
+        session, adapter = self._session()
         try:
-            resp = self._session().get(
-                url, stream=True, allow_redirects=False, timeout=(self.timeout, self.timeout)
-            )
+            # The session's adapter sends it: a 3xx is recorded as it came (Session.send would
+            # read its body away to prepare the next hop) and no environment setting applies.
+            prep = self._prepare(url, session)
+            resp = adapter.send(prep, stream=True, timeout=(self.timeout, self.timeout),
+                                verify=session.verify, proxies=self._proxies)
         except requests.RequestException as err:
             raise _classify(err) from err
         except (ValueError, UnicodeError) as err:
@@ -307,6 +348,8 @@ class Fetcher:
                     ip = None
             request_head = _origin_form(sent) if sent else _synth_request(resp.request)
             head, headers, status = _status_and_headers(raw)
+            if "set-cookie" in headers or "set-cookie2" in headers:
+                extract_cookies_to_jar(session.cookies, prep, raw)
             body, length, digest, truncated = self._read_body(raw, started)
         except BaseException:
             resp.close()

@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, Tuple
 
@@ -34,6 +33,7 @@ from mirrorkit.warc import WarcWriter
 
 SYNC_EVERY = 1.0
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Pages"}
+_PAGE_LINE = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(..., ensure_ascii=False)
 
 
 class StopCrawl(Exception):
@@ -179,8 +179,9 @@ class Recorder:
             st.requisites += 1
 
     def _log_line(self, status: Any, size: int, url: str, error: str) -> None:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        self._log.write(f"{now} {status} {size} {url} {error}\n")
+        now = time.time()  # UTC, to the millisecond
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        self._log.write(f"{stamp}.{int(now % 1 * 1000):03d}Z {status} {size} {url} {error}\n")
 
     # -- events from workers ----------------------------------------------------------------
     def fetched(self, task: Task, resp: Response, claimed: List[Task], title: str) -> None:
@@ -216,9 +217,8 @@ class Recorder:
                     entry["pg"], entry["t"] = 1, title
                 self.journal.write(claimed, entry)
                 if is_page:
-                    self._pages.write(json.dumps({"url": task.url, "ts": resp.date,
-                                                  "status": resp.status, "title": title},
-                                                 ensure_ascii=False) + "\n")
+                    self._pages.write(_PAGE_LINE({"url": task.url, "ts": resp.date,
+                                                  "status": resp.status, "title": title}) + "\n")
                 self._log_line(resp.status, resp.length, task.url,
                                f"truncated:{resp.truncated}" if resp.truncated else "-")
             except OSError as err:

@@ -16,13 +16,14 @@ class Robots:
         """Build from the robots.txt status and text (status None: it could not be fetched)."""
         self.parser = RobotFileParser()
         self.status = status
+        # Through parse() only: robotparser's allow_all/disallow_all flags are not public API.
         if status in (401, 403):
-            self.parser.disallow_all = True
+            self.parser.parse(["User-agent: *", "Disallow: /"])
         elif status is not None and 200 <= status < 300:
             self.parser.parse(text.splitlines())
         else:
             # 404, 5xx, network failure: the de-facto rule (and robotparser's) is "allowed".
-            self.parser.allow_all = True
+            self.parser.parse([])
 
     def allows(self, url: str, agent: str = ROBOTS_AGENT) -> bool:
         """True when `agent` may fetch `url`."""

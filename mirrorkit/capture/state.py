@@ -22,6 +22,8 @@ from mirrorkit.errors import CaptureError, UsageError
 STATE_DIR = ".mirrorkit-state"
 JOURNAL = "journal.jsonl"
 OPTIONS = "options.json"
+# One encoder for every journal line (json.dumps with options builds a new one per call).
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Journal:
@@ -37,10 +39,9 @@ class Journal:
 
     def write(self, queued: List[Task], done: Optional[Dict[str, Any]] = None) -> None:
         """Record discovered tasks and (optionally) a finished fetch. Raises OSError."""
-        lines = [json.dumps({"q": t.to_json()}, ensure_ascii=False, separators=(",", ":"))
-                 for t in queued]
+        lines = [_LINE({"q": t.to_json()}) for t in queued]
         if done is not None:
-            lines.append(json.dumps(done, ensure_ascii=False, separators=(",", ":")))
+            lines.append(_LINE(done))
         if lines:
             data = ("\n".join(lines) + "\n").encode("utf-8")
             view = memoryview(data)

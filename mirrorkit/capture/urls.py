@@ -24,11 +24,16 @@ _UNRESERVED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 # Characters left as they are when re-quoting a path or query: reserved delimiters and '%'.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
+# Text that quote() leaves unchanged under both safe sets above, when it holds no "%" (and, for a
+# path, no "?"): letters, digits and -._~ plus the delimiters kept.
+_PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$&'()*+,;=?]*")
 
 
 def _fix_escapes(text: str, safe: str) -> str:
     # Quote what must be quoted (spaces, non-ASCII as UTF-8), then give every %XX one spelling:
     # uppercase hex, and unreserved characters decoded (RFC 3986 section 6.2.2).
+    if _PLAIN.fullmatch(text) and ("?" in safe or "?" not in text):
+        return text  # nothing to quote and no escapes: the common case, left as it is
     text = quote(text, safe=safe)
 
     def norm(m: re.Match[str]) -> str:
@@ -65,7 +70,12 @@ def canonicalize(url: str) -> str:
     >>> canonicalize("HTTP://Example.COM:80/a/./b/../c%7e?q=%2a#frag")
     'http://example.com/a/c~?q=%2A'
     """
-    url = url.strip()
+    return _canonical(url.strip())
+
+
+@lru_cache(maxsize=65536)
+def _canonical(url: str) -> str:
+    # Crawls meet the same absolute URLs again and again (menus, pagination): cached.
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
