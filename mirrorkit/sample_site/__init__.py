@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import mimetypes
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,15 @@ CONTENT_TYPES = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A crawler stopped mid-request (Ctrl-C, a test's kill -9) is normal here, not an error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class SampleSite:
     """Serves the sample site on `host` (main site) and a second port (the "partner" host).
@@ -93,7 +103,7 @@ class SampleSite:
     partner_port: int = 0
     delay: float = 0.0
     requests_log: list[tuple[str, str, str]] = field(default_factory=list)
-    _servers: list[ThreadingHTTPServer] = field(default_factory=list, repr=False)
+    _servers: list[_Server] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -108,15 +118,12 @@ class SampleSite:
 
     def start(self) -> SampleSite:
         """Bind both servers (on free ports unless given) and serve them from daemon threads."""
-        main = ThreadingHTTPServer(
-            (self.host, self.port), _make_handler(self, SITE_ROOT, main=True)
-        )
-        partner = ThreadingHTTPServer(
+        main = _Server((self.host, self.port), _make_handler(self, SITE_ROOT, main=True))
+        partner = _Server(
             (self.host, self.partner_port), _make_handler(self, PARTNER_ROOT, main=False)
         )
         self.port, self.partner_port = main.server_address[1], partner.server_address[1]
         for server in (main, partner):
-            server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self._servers.append(server)
         return self
