@@ -102,12 +102,24 @@ def open_bundle_zip(path: str, *, max_members: int = 100_000) -> BundleZip:
 
 
 def _check_members(bundle: BundleZip, max_members: int) -> None:
-    infos = bundle.zf.infolist()
+    bundle.members, bundle.directories = check_members(bundle.zf, bundle.fh, max_members)
+
+
+def check_members(
+    zf: zipfile.ZipFile, fh: IO[bytes], max_members: int = 100_000
+) -> Tuple[Dict[str, Member], List[str]]:
+    """Check every member's name, method, sizes and local header against the central directory,
+    without inflating anything; return (members by name, directory entries). Raises ZipProblem.
+
+    The one structural check of a bundle's ZIP: `verify` and `WaczReader` (replay) both use it.
+    """
+    infos = zf.infolist()
     if len(infos) > max_members:
         raise ZipProblem(f"the ZIP has {len(infos)} members; more than {max_members} is refused")
-    start_dir = getattr(bundle.zf, "start_dir", None)
+    start_dir = getattr(zf, "start_dir", None)
     seen = set()
-    fh = bundle.fh
+    members: Dict[str, Member] = {}
+    directories: List[str] = []
     fh.seek(0, 2)
     file_size = fh.tell()
     limit = start_dir if isinstance(start_dir, int) else file_size
@@ -116,7 +128,7 @@ def _check_members(bundle: BundleZip, max_members: int) -> None:
         name = info.filename
         why = _bad_name(name)
         if why:
-            raise ZipProblem(f"member {name!r} has {why}")
+            raise ZipProblem(f"unsafe member name {name!r}: it has {why}")
         if name in seen:
             raise ZipProblem(f"member {name!r} appears twice in the ZIP")
         seen.add(name)
@@ -139,14 +151,15 @@ def _check_members(bundle: BundleZip, max_members: int) -> None:
         if name.endswith("/"):
             if info.file_size:
                 raise ZipProblem(f"directory entry {name!r} has content")
-            bundle.directories.append(name)
+            directories.append(name)
         else:
-            bundle.members[name] = Member(name, info, data_start, data_end)
+            members[name] = Member(name, info, data_start, data_end)
     spans.sort()
     for (_, end, name), (start, _, nxt) in zip(spans, spans[1:]):
         if start < end:
             raise ZipProblem(f"members {name!r} and {nxt!r} overlap in the ZIP (a ZIP bomb "
                              f"trick, or damage)")
+    return members, directories
 
 
 def _local_header(fh: IO[bytes], info: zipfile.ZipInfo, limit: int) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import struct
 import threading
 import zipfile
@@ -34,6 +33,7 @@ from typing import (
 
 from mirrorkit.errors import InvalidBundle, UsageError
 from mirrorkit.index import CdxjEntry, IndexReader, find_original
+from mirrorkit.verify_zip import check_members
 
 if TYPE_CHECKING:  # pragma: no cover
     from mirrorkit.signing import SigningKey
@@ -47,8 +47,6 @@ PAGES = "pages/pages.jsonl"
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_PAGE_LINE = 64 * 1024 * 1024
 MAX_MEMORY_INDEX = 64 * 1024 * 1024
-_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def _must_be_stored(name: str) -> bool:
@@ -145,49 +143,14 @@ class WaczReader:
     # -- ZIP sanity ----------------------------------------------------------------------------
 
     def _check_members(self) -> None:
-        central_start = getattr(self._zip, "start_dir", self.size)
-        ranges = []
-        for info in self._zip.infolist():
-            name = info.filename
-            if not name or name.startswith(("/", "\\")) or _DRIVE.match(name) or "\\" in name:
-                raise InvalidBundle(f"unsafe member name in the ZIP: {name!r}")
-            if any(part in ("..", ".") for part in name.split("/")):
-                raise InvalidBundle(f"unsafe member name in the ZIP: {name!r}")
-            if name in self._infos:
-                raise InvalidBundle(f"the ZIP holds {name!r} twice")
-            if info.flag_bits & 0x1:
-                raise InvalidBundle(f"{name!r} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise InvalidBundle(f"{name!r} uses an unsupported ZIP compression")
-            if _must_be_stored(name) and info.compress_type != zipfile.ZIP_STORED:
+        # The same structural check `verify` runs (names, methods, sizes, local headers,
+        # overlaps, ZIP-bomb ratios), plus the WACZ rule that WARCs and indexes are STORED.
+        members, _directories = check_members(self._zip, self._fh)
+        for name, member in members.items():
+            if _must_be_stored(name) and not member.stored:
                 raise InvalidBundle(f"{name!r} is compressed in the ZIP; WACZ requires STORED")
-            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-                raise InvalidBundle(f"{name!r} declares inconsistent sizes")
-            start = self._data_start(info)
-            end = start + info.compress_size
-            if end > central_start:
-                raise InvalidBundle(f"{name!r} extends beyond the ZIP's data (truncated?)")
-            ranges.append((info.header_offset, end, name))
-            self._infos[name] = info
-            self._spans[name] = (start, info.file_size)
-        ranges.sort()
-        for (_, end, name), (next_start, _, next_name) in zip(ranges, ranges[1:]):
-            if end > next_start:
-                raise InvalidBundle(f"ZIP members {name!r} and {next_name!r} overlap")
-
-    def _data_start(self, info: zipfile.ZipInfo) -> int:
-        header = self._read_at(info.header_offset, _LOCAL_HEADER.size)
-        if len(header) != _LOCAL_HEADER.size:
-            raise InvalidBundle(f"{info.filename!r} has no local header (truncated ZIP?)")
-        fields = _LOCAL_HEADER.unpack(header)
-        if fields[0] != b"PK\x03\x04":
-            raise InvalidBundle(f"{info.filename!r} has a damaged local header")
-        name_len, extra_len = fields[9], fields[10]
-        raw_name = self._read_at(info.header_offset + _LOCAL_HEADER.size, name_len)
-        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-        if raw_name.decode(encoding, "replace") != info.orig_filename:
-            raise InvalidBundle(f"{info.filename!r} has a different name in its local header")
-        return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+            self._infos[name] = member.info
+            self._spans[name] = (member.data_start, member.info.file_size)
 
     def _read_at(self, offset: int, count: int) -> bytes:
         if self._fileno is not None:
