@@ -378,8 +378,10 @@ def _check_revisits(by_file: Dict[str, Dict[int, _Record]], result: DeepResult) 
             result.revisits += 1
             target_url, target_date = (rec.refers_url or rec.url).strip("<>"), rec.refers_date
             key = _key(target_url)
-            ok = ((key, _ts14(target_date)) in originals if target_date
-                  else (key, rec.payload_digest) in by_digest)
+            # The rule bundle and replay (index.find_original) apply: same URL, and the
+            # refers-to date or else the same payload.
+            ok = ((target_date and (key, _ts14(target_date)) in originals)
+                  or (key, rec.payload_digest) in by_digest)
             if not ok:
                 result.problem(file=fname, offset=rec.offset, url=rec.url, type="revisit",
                                problem="revisit points at a record outside the bundle "

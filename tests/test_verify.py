@@ -236,3 +236,33 @@ def test_progress_reports_the_bytes_hashed(bundle: Path, interop: Path) -> None:
     seen: List[int] = []
     verify_bundle(bundle, progress=seen.append)
     assert sum(seen) >= (interop / "iana.warc.gz").stat().st_size
+
+
+def test_revisit_found_by_payload_when_its_date_matches_nothing(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    # Bundling and replay accept a revisit whose refers-to date matches no record when a
+    # response for the same URL has its payload digest; --deep must agree, not cry "tampered".
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = tmp_path / "revisit.warc.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True, warc_version="WARC/1.1")
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        original = writer.create_warc_record(
+            "http://example.org/", "response", payload=BytesIO(b"<p>same</p>"),
+            http_headers=http, warc_headers_dict={"WARC-Date": "2026-01-01T00:00:00Z"})
+        writer.write_record(original)
+        digest = original.rec_headers.get_header("WARC-Payload-Digest")
+        revisit = writer.create_revisit_record(
+            "http://example.org/", digest, "http://example.org/", "2001-01-01T00:00:00Z",
+            http_headers=http)
+        writer.write_record(revisit)
+    bundle = build_bundle(tmp_path / "revisit.wacz", [warc], key)
+    report = verify_bundle(bundle, deep=True)
+    assert report.ok
+    records = next(c for c in report.checks if c.name == "records")
+    assert records.outcome == "ok"
