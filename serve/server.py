@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -18,10 +17,9 @@ THREADS = 8
 def lan_addresses() -> List[str]:
     """This machine's IPv4 addresses other than loopback; no packet is sent to find them."""
     found = set()
-    with contextlib.suppress(OSError):
-        found.update(socket.gethostbyname_ex(socket.gethostname())[2])
-    # A UDP "connect" only picks the outgoing interface; nothing goes on the wire.
-    for probe in ("10.255.255.255", "192.168.255.255"):
+    # A UDP "connect" only picks the outgoing interface; nothing goes on the wire. (Resolving
+    # our own host name instead could send a DNS query, which a censor may watch.)
+    for probe in ("10.255.255.255", "172.31.255.255", "192.168.255.255"):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             s.connect((probe, 9))
@@ -36,7 +34,7 @@ def lan_addresses() -> List[str]:
 def qr_text(data: str) -> Optional[str]:
     """``data`` as a QR code drawn with text characters, or None when `qrcode` is missing."""
     try:
-        import qrcode  # optional: not shipped in the USB kit
+        import qrcode  # optional: a pure-Python package, also shipped in the USB kit
     except ImportError:
         return None
     import io

@@ -5,12 +5,11 @@ Not collected by pytest (no test_ prefix); the session fixture lives in conftest
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 from mirrorkit.capture import CaptureOptions, capture, check_seed
 from mirrorkit.sample_site import SampleSite
@@ -26,12 +25,7 @@ class SampleBundle:
     fingerprint: str
     expected: Dict[str, Any]
     site: SampleSite
-    requests_after_capture: int
     pages: List[str] = field(default_factory=list)
-
-    def live_requests_since_capture(self) -> List[Tuple[str, str, str]]:
-        """Requests the (stopped) live site received after the capture finished."""
-        return self.site.requests_log[self.requests_after_capture:]
 
 
 def build_sample_bundle(workdir: Path) -> SampleBundle:
@@ -40,14 +34,13 @@ def build_sample_bundle(workdir: Path) -> SampleBundle:
     try:
         out = workdir / "capture"
         capture(CaptureOptions(seeds=[check_seed(site.url)], out_dir=out, backoff=0.01))
-        seen = len(site.requests_log)
         expected = site.expected
     finally:
         site.stop()  # replay must never reach it: it is gone
     key = generate_key("Lantern Rights Watch")
     path = create_bundle([out], workdir / "sample.wacz", key=key, title="Lantern sample",
                          collection="lantern", sequence=1, text=True)
-    return SampleBundle(Path(path), key.fingerprint, expected, site, seen,
+    return SampleBundle(Path(path), key.fingerprint, expected, site,
                         pages=list(expected["pages"]))
 
 
@@ -75,8 +68,3 @@ def tamper_title(src: Path, dst: Path, title: str) -> None:
                 data = data.replace(b'"title": "Lantern sample"',
                                     b'"title": ' + f'"{title}"'.encode())
             zout.writestr(info, data)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
