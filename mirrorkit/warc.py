@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -344,9 +343,6 @@ def iter_records(path: Path | str) -> Iterator[Any]:
             raise WarcError(f"{file} is damaged or truncated: {err}") from err
 
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
-
-
 def read_pages(path: Path | str) -> List[Dict[str, Any]]:
     """The capture's pages (url, ts, status, title).
 
@@ -367,6 +363,8 @@ def read_pages(path: Path | str) -> List[Dict[str, Any]]:
             if isinstance(entry, dict) and "url" in entry:
                 pages.append(entry)
         return pages
+    from mirrorkit.pagetext import quick_title, read_body
+
     pages = []
     seen = set()
     for rec in iter_records(path):
@@ -380,9 +378,9 @@ def read_pages(path: Path | str) -> List[Dict[str, Any]]:
         if url in seen:
             continue
         seen.add(url)
-        head = rec.content_stream().read(65536)
-        match = _TITLE.search(head)
-        title = match.group(1).decode("utf-8", "replace").strip() if match else ""
+        # The page's own charset (HTTP header, BOM, <meta>), as bundling reads it.
+        body, charset = read_body(rec, limit=262144)
+        title = quick_title(body, charset) or ""
         pages.append({"url": url, "ts": rec.rec_headers.get_header("WARC-Date"),
                       "status": int(status), "title": title})
     return pages

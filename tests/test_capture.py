@@ -137,7 +137,12 @@ def test_pages_jsonl_and_crawl_log(captured: Any) -> None:
     assert set(site.expected["pages"]) <= urls | {site.url + "index.html"}
     by_url = {p["url"]: p for p in pages}
     assert by_url[site.url + "reports/?page=2"]["title"].startswith("Reports, page 2")
-    assert by_url[site.expected["gbk_page"]]["title"]  # decoded from GBK
+    assert by_url[site.expected["gbk_page"]]["title"] == "新闻简报：流域村民的证词"  # from GBK
+    # The same titles from the WARC alone, as for another tool's WARC without pages.jsonl.
+    for warc in sorted(out.glob("*.warc.gz")):
+        for page in read_pages(warc):
+            if page["url"] in by_url:
+                assert page["title"] == by_url[page["url"]]["title"], page["url"]
     assert all(p["ts"].endswith("Z") and p["status"] == 200 for p in pages)
     first = (out / "pages.jsonl").read_text().splitlines()[0]
     assert json.loads(first)["format"] == "json-pages-1.0"

@@ -142,10 +142,10 @@ def recover(out_dir: Path, loaded: Loaded, warcs: List[Path]) -> int:
     for warc in warcs:
         try:
             ends = member_ends(warc)
-            valid = ends[-1] if ends else 0
+            complete = set(ends)  # a set: a 1 GB WARC has ~100k members to look up
             mine = [e for e in loaded.done.values() if e.get("f") == warc.name]
             for entry in mine:
-                if entry["e"] > valid or entry["e"] not in ends:
+                if entry["e"] not in complete:
                     del loaded.done[entry["d"]]
             known = max((e["e"] for e in mine if e["d"] in loaded.done), default=0)
             keep = known or (ends[0] if ends else 0)
