@@ -50,14 +50,16 @@ class _Quirky(BaseHTTPRequestHandler):
             links = "".join(f'<a href="{p}">{p}</a>' for p in ("/flaky", "/busy", "/broken",
                                                                   "/big.bin"))
             self._send(200, f"<html><title>q</title><body>{links}</body></html>".encode())
-        elif path == "/flaky":  # 503 + Retry-After: 1 once, then fine
+        elif path == "/flaky":  # 503 + Retry-After: 2 once (longer than the 1 s backoff)
             if len(seen) == 1:
-                self._send(503, b"later", Retry_After="1")
+                self._send(503, b"later", Retry_After="2")
             else:
                 self._send(200, b"<html><title>flaky ok</title></html>")
         elif path == "/busy":  # 429 with an HTTP-date Retry-After, then fine
             if len(seen) == 1:
-                self._send(429, b"slow down", Retry_After=self.date_time_string(time.time()))
+                # a date 3 s ahead: with whole seconds, 2 to 3 s from now
+                self._send(429, b"slow down",
+                           Retry_After=self.date_time_string(time.time() + 3))
             else:
                 self._send(200, b"<html><title>busy ok</title></html>")
         elif path == "/broken":
@@ -89,7 +91,9 @@ def test_retry_after_5xx_and_max_size(quirky: str, tmp_path: Path) -> None:
     assert code == 0
     recs = load_capture(out)
     flaky = _Quirky.hits["/flaky"]
-    assert len(flaky) == 2 and flaky[1] - flaky[0] >= 0.9  # Retry-After: 1 honoured
+    assert len(flaky) == 2 and flaky[1] - flaky[0] >= 1.9  # Retry-After: 2 honoured
+    busy = _Quirky.hits["/busy"]
+    assert len(busy) == 2 and busy[1] - busy[0] >= 1.5  # the HTTP-date form honoured
     assert recs[quirky + "flaky"]["status"] == 200
     assert recs[quirky + "busy"]["status"] == 200
     assert len(_Quirky.hits["/broken"]) == 3  # first try + 2 retries, then the 500 is kept
