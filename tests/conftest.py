@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,20 @@ from mirrorkit.sample_site import SampleSite
 
 REPO = Path(__file__).resolve().parents[1]
 INTEROP = REPO.parent / "shared" / "interop"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Session- and module-scoped fixtures run before any per-test monkeypatch: without this they
+    # would write sequence numbers and rollback memory into the user's real config dir.
+    home = tempfile.mkdtemp(prefix="mirrorkit-session-home-")
+    config._mirrorkit_home = home  # type: ignore[attr-defined]
+    os.environ["MIRRORKIT_HOME"] = home
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = getattr(config, "_mirrorkit_home", None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
