@@ -33,8 +33,9 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("mirrorkit", appauthor=False))
 
 
-def _read_json(path: Path, fmt: str, what: str) -> Dict[str, Any]:
-    """The parsed store file, or an empty one when absent; raises TrustStoreError."""
+def read_json_store(path: Path, fmt: str, what: str) -> Dict[str, Any]:
+    """The parsed store file (trust store, rollback memory, sequence numbers), or an empty one
+    when absent; a damaged file is refused, never silently replaced. Raises TrustStoreError."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(_MAX_STORE + 1)
@@ -54,7 +55,7 @@ def _read_json(path: Path, fmt: str, what: str) -> Dict[str, Any]:
     return data
 
 
-def _write_json(path: Path, data: Dict[str, Any], what: str) -> None:
+def write_json_store(path: Path, data: Dict[str, Any], what: str) -> None:
     """Replace `path` atomically with `data`; raises TrustStoreError."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ class TrustStore:
         self.path = Path(path) if path else config_dir() / "trust.json"
 
     def _load(self) -> Dict[str, Any]:
-        data = _read_json(self.path, TRUST_FORMAT, "trust store")
+        data = read_json_store(self.path, TRUST_FORMAT, "trust store")
         keys = data.setdefault("keys", {})
         if not isinstance(keys, dict) or not all(isinstance(v, dict) for v in keys.values()):
             raise TrustStoreError(f"the trust store {self.path} is damaged (bad 'keys')")
@@ -119,7 +120,7 @@ class TrustStore:
         data = self._load()
         added = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         data["keys"][fp] = {"name": name, "added": added, "source": source}
-        _write_json(self.path, data, "trust store")
+        write_json_store(self.path, data, "trust store")
         return TrustEntry(fingerprint=fp, name=name, added=added, source=source)
 
     def remove(self, fingerprint: str) -> TrustEntry:
@@ -130,7 +131,7 @@ class TrustStore:
         if entry is None:
             raise UsageError(f"{fp} is not in the trust store",
                              hint="see the trusted keys with: mirrorkit trust list")
-        _write_json(self.path, data, "trust store")
+        write_json_store(self.path, data, "trust store")
         return TrustEntry(fingerprint=fp, name=str(entry.get("name", "")),
                           added=str(entry.get("added", "")), source=str(entry.get("source", "")))
 
@@ -170,7 +171,7 @@ class SeenStore:
         self.path = Path(path) if path else config_dir() / "seen.json"
 
     def _load(self) -> Dict[str, Any]:
-        data = _read_json(self.path, SEEN_FORMAT, "rollback memory")
+        data = read_json_store(self.path, SEEN_FORMAT, "rollback memory")
         seen = data.setdefault("seen", {})
         if not isinstance(seen, dict) or not all(isinstance(v, dict) for v in seen.values()):
             raise TrustStoreError(f"the rollback memory {self.path} is damaged (bad 'seen')")
@@ -191,7 +192,7 @@ class SeenStore:
         if isinstance(old, int) and old >= sequence:
             return
         per_key[collection] = sequence
-        _write_json(self.path, data, "rollback memory")
+        write_json_store(self.path, data, "rollback memory")
 
 
 def entry_to_json(entry: TrustEntry) -> Dict[str, str]:

@@ -4,13 +4,13 @@ and the config dir where the bundle side keeps its sequence numbers."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
-from mirrorkit.errors import MirrorkitError, UsageError, WarcError
+from mirrorkit.errors import UsageError, WarcError
+from mirrorkit.trust import read_json_store, write_json_store
 
 _CHUNK = 1 << 20
 
@@ -23,13 +23,6 @@ class Source:
         self.path = path
         self.warcs = warcs
         self.pages = pages
-
-
-def config_dir() -> Path:
-    """The per-user config dir, shared with the trust store (`mirrorkit.trust.config_dir`)."""
-    from mirrorkit.trust import config_dir as trust_config_dir
-
-    return Path(trust_config_dir())
 
 
 def resolve_sources(captures: Sequence[Union[str, os.PathLike]]) -> List[Source]:
@@ -111,30 +104,23 @@ def rechunk(src: Path, dst: Path, workdir: Path) -> None:
 class SequenceStore:
     """The last sequence number used per (key fingerprint, collection), in the config dir."""
 
+    FORMAT = "mirrorkit-sequences-1"
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _load(self) -> Dict[str, Dict[str, int]]:
-        try:
-            data = json.loads(self.path.read_text("utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as err:
-            raise MirrorkitError(f"cannot read {self.path}: {err}",
-                                 hint="Fix or remove the file, or pass --sequence N.") from None
-        return data if isinstance(data, dict) else {}
+    def _load(self) -> Dict[str, Any]:
+        return read_json_store(self.path, self.FORMAT, "sequence-number store")
 
     def next(self, fingerprint: str, collection: str) -> int:
-        """The sequence number for the next bundle of this collection."""
-        last = self._load().get(fingerprint.replace(" ", ""), {}).get(collection, 0)
+        """The sequence number for the next bundle of this collection; raises TrustStoreError."""
+        keys = self._load().get("keys", {})
+        last = keys.get(fingerprint.replace(" ", ""), {}).get(collection, 0)
         return int(last) + 1 if isinstance(last, int) else 1
 
     def record(self, fingerprint: str, collection: str, sequence: int) -> None:
         """Remember `sequence` as used (never lowering what is stored); atomic write."""
         data = self._load()
-        mine = data.setdefault(fingerprint.replace(" ", ""), {})
+        mine = data.setdefault("keys", {}).setdefault(fingerprint.replace(" ", ""), {})
         mine[collection] = max(int(mine.get(collection, 0) or 0), sequence)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), "utf-8")
-        os.replace(tmp, self.path)
+        write_json_store(self.path, data, "sequence-number store")

@@ -30,8 +30,9 @@ from mirrorkit.index import (
     write_cdxj,
     write_compressed_index,
 )
+from mirrorkit.trust import config_dir
 from mirrorkit.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
-from mirrorkit.wacz_sources import SequenceStore, Source, config_dir, rechunk, resolve_sources
+from mirrorkit.wacz_sources import SequenceStore, Source, rechunk, resolve_sources
 
 Progress = Callable[[int, int], None]
 PLAIN_INDEX_MAX_LINES = 1024
