@@ -119,6 +119,18 @@ def test_drop_30_percent_shuffle_decode(tmp_path: Path, payload: Path) -> None:
     assert out.read_bytes() == payload.read_bytes()
 
 
+def test_decode_never_replaces_a_different_file(tmp_path: Path, payload: Path) -> None:
+    frames = _encode(payload, tmp_path / "qr")
+    folder = tmp_path / "received"
+    folder.mkdir()
+    mine = folder / payload.name  # the name the codes carry
+    mine.write_bytes(b"the user's own file")
+    assert main(["qr", "decode", *map(str, frames), "-o", str(folder)]) == 2
+    assert mine.read_bytes() == b"the user's own file"
+    mine.write_bytes(payload.read_bytes())  # the same content again is fine
+    assert main(["qr", "decode", *map(str, frames), "-o", str(folder)]) == 0
+
+
 def test_jpeg_50_and_rotated_5_degrees(tmp_path: Path, payload: Path) -> None:
     frames = _encode(payload, tmp_path / "qr", "--extra", "60")
     photos = tmp_path / "photos"

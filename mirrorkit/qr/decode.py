@@ -279,6 +279,10 @@ def decode_inputs(
         )
     for rebuilt in candidates:
         target = out / _safe_name(rebuilt.name, rebuilt.transfer_id) if out.is_dir() else out
+        if target.exists() and target.read_bytes() != rebuilt.data:
+            # The name comes from the codes: never let them replace a file the user has.
+            raise UsageError(f"{target} already exists and differs from the rebuilt file",
+                             hint="move it away, or give another -o")
         _write_atomic(target, rebuilt.data)
         rebuilt.path = target
         _verify(rebuilt, verify)
