@@ -129,7 +129,8 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
     """Index one WARC the way cdxj-indexer does (requests and warcinfo skipped).
 
     `on_record(record, entry)` may read the record's content before its length is known.
-    Entries carry `offset` and `length` but no `recordDigest` (see `record_digests`).
+    Entries carry `offset` and `length` but no `recordDigest` (the bundle writer adds it while it
+    copies each record's bytes).
     Raises WarcError when the file is not a readable WARC.
     """
     from warcio.archiveiterator import ArchiveIterator

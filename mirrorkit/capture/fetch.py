@@ -67,7 +67,6 @@ class Response:
     ip: Optional[str] = None
     truncated: Optional[str] = None
     headers: Dict[str, str] = field(default_factory=dict)
-    elapsed: float = 0.0
 
     def header(self, name: str) -> str:
         """A response header's value ('' when absent), case-insensitive."""
@@ -359,7 +358,7 @@ class Fetcher:
         else:
             raw.release_conn()  # back to the pool for keep-alive (resp.close() would drop it)
         return Response(url, date, status, head, request_head, body, length, digest, ip,
-                        truncated, headers, time.monotonic() - started)
+                        truncated, headers)
 
     def _read_body(self, raw: Any, started: float) -> Tuple[IO[bytes], int, str, Optional[str]]:
         body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115

@@ -198,8 +198,3 @@ class Frontier:
                 if wake <= now:
                     continue
                 self._cond.wait(min(1.0, wake - now))
-
-    def pending(self) -> List[Task]:
-        """Everything still queued (for a final report)."""
-        with self._cond:
-            return [t for h in self.hosts.values() for t in (*h.reqs, *h.pages)]

@@ -70,7 +70,6 @@ class Recorder:
         self.resumed: Optional[Loaded] = None
         self.digests: Dict[str, Tuple[str, str]] = {}
         self.seed_errors: Dict[str, Tuple[str, str]] = {}
-        self.page_count_at_start = 0
         self._last_sync = time.monotonic()
         self.journal: Journal
         self.warc: WarcWriter

@@ -156,10 +156,3 @@ def encode_file(
         publisher=facts.get("publisher"), fingerprint=facts.get("fingerprint"),
         signature=facts.get("signature"), files=files,
     )
-
-
-def check_ecc(value: str) -> str:
-    """Normalize an ECC level name; raises `QRError` for anything but L, M, Q, H."""
-    if value.upper() not in render.ECC_LEVELS:
-        raise QRError(f"unknown error-correction level {value!r}: use L, M, Q or H")
-    return value.upper()

@@ -193,13 +193,11 @@ class Collector:
 
     def __init__(self) -> None:
         self._groups: dict[tuple[bytes, int, int], dict[bytes, bytes]] = {}
-        self.duplicates = 0
 
     def add(self, frame: Frame) -> bool:
         """Keep `frame`; returns False when it was a duplicate (never raises)."""
         group = self._groups.setdefault(frame.key, {})
         if frame.packet_id in group:
-            self.duplicates += 1
             return False
         group[frame.packet_id] = frame.packet
         return True
