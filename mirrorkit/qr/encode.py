@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -11,6 +10,7 @@ from typing import Any, Callable, Optional
 
 from mirrorkit.errors import MirrorkitError, QRError, UsageError
 from mirrorkit.qr import render, transfer
+from mirrorkit.verify import verify_bundle
 
 DEFAULT_ECC = "M"
 DEFAULT_VERSION = 20  # 97x97 modules: 646 bytes a code, 5 cm printed, easy for a phone camera
@@ -48,27 +48,19 @@ class EncodeResult:
 
 
 def _bundle_facts(path: Path) -> dict[str, Optional[str]]:
-    """Publisher and fingerprint of a WACZ, only once the bundle has verified."""
+    """Publisher and fingerprint of a WACZ, taken only from a verification that passed."""
     try:
         with zipfile.ZipFile(path) as zf:
             if "datapackage.json" not in zf.namelist():
-                return {}
-            package = json.loads(zf.read("datapackage.json"))
-    except (zipfile.BadZipFile, OSError, ValueError):
+                return {}  # not a bundle: a plain file has nothing to vouch for
+    except (zipfile.BadZipFile, OSError):
         return {}
     try:
-        from mirrorkit.verify import verify_bundle
-
         report = verify_bundle(path, remember=False)
-    except ImportError:
-        return {"signature": "not checked (verification unavailable)"}
     except MirrorkitError as err:
         return {"signature": f"NOT VERIFIED: {err.message}"}
-    meta = package.get("mirrorkit") if isinstance(package, dict) else None
-    publisher = meta.get("publisher") if isinstance(meta, dict) else None
-    signer = getattr(report, "signer", None)
-    fpr = getattr(signer, "fingerprint", None) or (meta or {}).get("fingerprint")
-    return {"publisher": publisher, "fingerprint": fpr,
+    return {"publisher": report.bundle.get("publisher"),
+            "fingerprint": report.signer.fingerprint if report.signer else None,
             "signature": "valid when encoded (decoding verifies it again)"}
 
 
