@@ -9,6 +9,7 @@ the target and moved into place only when complete, so a crash never leaves half
 from __future__ import annotations
 
 import datetime
+import gzip
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import re
 import tempfile
 import threading
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -293,7 +295,11 @@ def _parse(warc: _Warc, path: Path, text: bool, tick: Callable[[int], None]) -> 
 
 
 def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool]) -> None:
-    """Rewrite the WARC with its warcinfo records and the kept records only."""
+    """Rewrite the WARC with its warcinfo records and the kept records only, each re-gzipped at
+    the best compression (a filtered WARC is a small edition for paper or QR codes).
+
+    The records' bytes do not change, only their gzip framing; `recordDigest` is computed later
+    over the new spans."""
     from warcio.archiveiterator import ArchiveIterator
 
     kept = {(e.offset, e.length): e for e in warc.entries if keep(e)}
@@ -310,23 +316,20 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
         for offset, length in spans:
             new_offset = dst.tell()
             src.seek(offset)
-            _copy(src, dst, length)
+            member = src.read(length)
+            try:
+                record = zlib.decompress(member, 16 + zlib.MAX_WBITS)
+            except zlib.error as err:
+                raise WarcError(f"{warc.name}: a record at {offset} is damaged ({err})") from None
+            dst.write(gzip.compress(record, compresslevel=9, mtime=0))
             entry = kept.get((offset, length))
             if entry is not None:
                 entry.fields["offset"] = str(new_offset)
+                entry.fields["length"] = str(dst.tell() - new_offset)
                 entries.append(entry)
     urls = {e.url for e in entries}
     warc.path, warc.entries = target, entries
     warc.html = [h for h in warc.html if h["url"] in urls]
-
-
-def _copy(src: IO[bytes], dst: IO[bytes], length: int) -> None:
-    while length > 0:
-        chunk = src.read(min(length, _CHUNK))
-        if not chunk:
-            raise WarcError("WARC ended in the middle of a record")
-        dst.write(chunk)
-        length -= len(chunk)
 
 
 def _check_revisits(entries: List[CdxjEntry]) -> None:

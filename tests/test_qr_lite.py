@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import random
@@ -209,3 +210,30 @@ def test_bundle_cli_lite(tmp_path: Path, publisher: signing.SigningKey) -> None:
     assert out.stat().st_size <= 12000
     assert main([*base, "--lite", "--max-bytes", "2100"]) == 2
     assert out.stat().st_size <= 12000  # the earlier bundle is left as it was
+
+
+def test_lite_records_are_the_captured_bytes_at_the_best_compression(
+    tmp_path: Path, publisher: signing.SigningKey
+) -> None:
+    from mirrorkit.wacz import WaczReader
+    from mirrorkit.warc import member_ends
+
+    capture = write_capture(tmp_path / "cap")
+    original = {}
+    for warc in capture.glob("*.warc.gz"):
+        data, start, fast = warc.read_bytes(), 0, b""
+        for end in member_ends(warc):
+            record = gzip.decompress(data[start:end])
+            original[record.split(b"WARC-Record-ID: ", 1)[1][:47]] = record
+            fast += gzip.compress(record, compresslevel=1, mtime=0)  # as a fast crawler writes
+            start = end
+        warc.write_bytes(fast)
+    result = create_lite_bundle([capture], tmp_path / "lite.wacz", key=publisher)
+    with WaczReader(result.path) as reader:
+        entries = list(reader.index)
+        assert entries
+        for entry in entries:
+            member = reader.read_entry(entry)
+            assert member[8] == 2, entry.url  # gzip XFL 2: the slowest, best compression
+            record = gzip.decompress(member)
+            assert original[record.split(b"WARC-Record-ID: ", 1)[1][:47]] == record
