@@ -67,6 +67,14 @@ class _Quirky(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(1.5)
             self._send(200, b"too late")
+        elif path == "/stall":  # headers and half the body, then silence
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "2000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            time.sleep(1.5)
         elif path == "/big.bin":
             self._send(200, BIG, "application/octet-stream")
         else:
@@ -113,6 +121,14 @@ def test_timeout(quirky: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 1
     assert "timed out" in capsys.readouterr().err
     assert "timeout: timed out" in (out / "crawl.log").read_text()
+
+
+def test_timeout_in_the_middle_of_the_body(quirky: str, tmp_path: Path) -> None:
+    out = tmp_path / "stall"
+    code = main(["capture", quirky + "stall", "-o", str(out), "--ignore-robots", "--timeout",
+                 "0.3", "--retries", "0", "--quiet"])
+    assert code == 1
+    assert "timeout: timed out while reading the body" in (out / "crawl.log").read_text()
 
 
 # -- TLS ------------------------------------------------------------------------------------

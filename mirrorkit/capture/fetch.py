@@ -21,6 +21,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
@@ -385,16 +386,14 @@ class Fetcher:
                 if time.monotonic() > deadline:
                     truncated = "time"
                     break
-        except requests.exceptions.ReadTimeout as err:
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as err:
+            # raw.read() raises urllib3's error, which is not requests' ReadTimeout
             body.close()
             raise FetchError("timeout", "timed out while reading the body") from err
         except Exception as err:  # urllib3 ProtocolError, IncompleteRead, ...
             if length == 0:
                 body.close()
                 raise FetchError("disconnect", f"connection lost: {str(err)[:160]}") from err
-            if "timed out" in str(err).lower():
-                body.close()
-                raise FetchError("timeout", "timed out while reading the body") from err
             truncated = "disconnect"
         body.seek(0)
         digest = "sha1:" + base64.b32encode(sha1.digest()).decode("ascii")
