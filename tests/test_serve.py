@@ -6,6 +6,7 @@ import re
 import socket
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,23 @@ def test_tampered_bundle_never_trusted(sample_bundle: Any, tmp_path: Path) -> No
     home = client.get("/").get_data(as_text=True)
     assert "verification FAILED" in home and "verified, trusted" not in home
     assert app.extensions["mirrorkit"].bundles[0].state == "failed"
+    app.extensions["mirrorkit"].close()
+
+
+def test_damaged_page_list_is_said_not_silently_cut(sample_bundle: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "pages-damaged.wacz"
+    with zipfile.ZipFile(sample_bundle.path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "pages/pages.jsonl":
+                lines = data.splitlines(keepends=True)
+                data = b"".join(lines[:4]) + b"{not json\n" + b"".join(lines[4:])
+            zout.writestr(info, data)
+    app, client = client_for(bad)
+    bundle = app.extensions["mirrorkit"].bundles[0]
+    page = client.get(f"/{bundle.name}/").get_data(as_text=True)
+    assert "The page list is damaged" in page and "line 5 is not JSON" in page
+    assert bundle.page_count == 3  # the pages before the damage are still listed
     app.extensions["mirrorkit"].close()
 
 
