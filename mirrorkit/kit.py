@@ -205,14 +205,17 @@ def _check_inputs(bundles: Sequence[Path], out: Path, force: bool) -> None:
                              "folder for the kit")
 
 
-def write_sums(folder: Path) -> Dict[str, str]:
+def write_sums(folder: Path, known: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Write `SHA256SUMS` (sha256sum format) for every file under `folder`; returns name->hex.
-    Raises OSError."""
+
+    `known` gives digests already computed while writing (the bundles, hashed as they were
+    copied), so gigabytes are not read once more. Raises OSError."""
+    known = known or {}
     sums: Dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if path.is_file() and rel != SUMS_NAME:
-            sums[rel] = sha256_file(path)
+            sums[rel] = known.get(rel) or sha256_file(path)
     lines = "".join(f"{digest}  {rel}\n" for rel, digest in sums.items())
     (folder / SUMS_NAME).write_text(lines, encoding="utf-8", newline="\n")
     return sums
@@ -256,9 +259,10 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
         raise KitError(f"cannot write the kit next to {out_path}: {err.strerror}") from None
     try:
         described = []
+        copied: Dict[str, str] = {}
         for src in paths:
             copy = tmp / src.name
-            digest = _copy(src, copy, progress)
+            digest = copied[src.name] = _copy(src, copy, progress)
             report = _verify(copy, src, fps, progress)
             info = _describe(copy, report, digest)
             described.append(info)
@@ -269,7 +273,7 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
              f"({len(zipapp.distributions)} packages)")
         for name in render_texts(tmp, described):
             step(f"wrote {name}")
-        sums = write_sums(tmp)
+        sums = write_sums(tmp, known=copied)
         step(f"wrote {SUMS_NAME}: {len(sums)} files")
         _install(tmp, out_path)
     except OSError as err:
