@@ -120,8 +120,8 @@ def main() -> int:
     args = parser.parse_args()
     pages = args.pages or (2000 if args.quick else 50000)
     sys.path.insert(0, str(REPO))
-    from mirrorkit.signing import generate_key
-    from mirrorkit.wacz import create_bundle
+    from mirrorkit.bundle import create_bundle
+    from mirrorkit.trust.signing import generate_key
 
     work = Path(tempfile.mkdtemp(prefix="kit-bench-"))
     try:

@@ -41,8 +41,8 @@ HOME = "http://www.iana.org/"
 
 
 def make_key_and_bundle(warcs: List[Path], out: Path, title: str) -> Path:
-    from mirrorkit.signing import generate_key
-    from mirrorkit.wacz import create_bundle
+    from mirrorkit.bundle import create_bundle
+    from mirrorkit.trust.signing import generate_key
 
     key = generate_key("benchmark")
     return Path(create_bundle(warcs, out, key=key, title=title))

@@ -93,9 +93,9 @@ def main() -> int:
     size = 64 if args.quick else args.size_mb
     work = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     os.environ["MIRRORKIT_HOME"] = str(work / "home")
-    from mirrorkit.signing import generate_key
+    from mirrorkit.bundle.writer import create_bundle
+    from mirrorkit.trust.signing import generate_key
     from mirrorkit.verify import verify_bundle
-    from mirrorkit.wacz_writer import create_bundle
 
     try:
         print(f"making ~{size} MB of WARCs in {work} ...", file=sys.stderr)

@@ -69,11 +69,11 @@ def run_demo(out: PathLike = DEFAULT_OUT, *, serve: bool = True, port: int = 0,
     With `serve`, blocks serving the kit's bundle until Ctrl-C. Raises UsageError when `out`
     holds files the demo did not make, and whatever a step raises (CaptureError, KitError...).
     """
-    from mirrorkit.kit import ZIPAPP_NAME, build_kit
+    from mirrorkit.bundle import create_bundle
+    from mirrorkit.kit.build import ZIPAPP_NAME, build_kit
     from mirrorkit.sample_site import SampleSite
-    from mirrorkit.signing import generate_key, save_private_key, write_public_key
+    from mirrorkit.trust.signing import generate_key, save_private_key, write_public_key
     from mirrorkit.verify import verify_bundle
-    from mirrorkit.wacz import create_bundle
 
     out = Path(out)
     _prepare(out)

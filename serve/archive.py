@@ -1,7 +1,7 @@
 """A bundle opened for replay: metadata, verification state, capture lookup and checked records.
 
-Nothing is extracted: the WACZ is read through `mirrorkit.wacz.WaczReader`, index lookups binary
-search ``index.idx`` and inflate one block, and each record is read at its offset inside the
+Nothing is extracted: the WACZ is read through `mirrorkit.formats.wacz.WaczReader`, index lookups
+binary search ``index.idx`` and inflate one block, and each record is read at its offset inside the
 STORED WARC member, then checked against its ``recordDigest`` before it is parsed.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urljoin
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError
-from mirrorkit.surt import surt_key as _surt_key
+from mirrorkit.formats.surt import surt_key as _surt_key
 
 from .cache import ByteLRU
 from .records import DamagedRecord, Record, check_digest, parse_record

@@ -93,7 +93,7 @@ def start_server(bundles: Iterable[Any], *, host: str = "127.0.0.1", port: int =
     if lan:
         host = "0.0.0.0"
     if fingerprint:
-        from mirrorkit.signing import normalize_fingerprint
+        from mirrorkit.trust.signing import normalize_fingerprint
 
         fingerprint = normalize_fingerprint(fingerprint)  # UsageError now, not a failed bundle
     # waitress logs a warning per queued request under load: noise, not news, for a reader

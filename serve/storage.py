@@ -1,4 +1,4 @@
-"""The replay server's view of a WACZ: `mirrorkit.wacz.WaczReader`, made safe to share.
+"""The replay server's view of a WACZ: `mirrorkit.formats.wacz.WaczReader`, made safe to share.
 
 `WaczReader` reads records with positioned reads (thread-safe), but its `IndexReader` seeks a
 shared file object and keeps a block cache, so index lookups are serialised here. Lookups
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 from mirrorkit.errors import InvalidBundle
-from mirrorkit.wacz import WaczReader
+from mirrorkit.formats.wacz import WaczReader
 
 
 class BundleStorage:

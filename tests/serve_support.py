@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
 
+from mirrorkit.bundle import create_bundle
 from mirrorkit.capture import CaptureOptions, capture, check_seed
+from mirrorkit.formats.wacz import WaczReader
 from mirrorkit.sample_site import SampleSite
-from mirrorkit.signing import generate_key
-from mirrorkit.wacz import WaczReader, create_bundle
+from mirrorkit.trust.signing import generate_key
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Test support: an independent, minimal writer of signed mirrorkit WACZ bundles.
 
-It is deliberately separate from `mirrorkit.wacz.create_bundle`, so the verifier is also checked
+It is deliberately separate from `mirrorkit.bundle.create_bundle`, so the verifier is also checked
 against a second writer, and so tamper tests can rebuild a bundle with one thing changed (a
 manifest re-signed by another key, a member renamed, ...). Not collected by pytest.
 """
@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from warcio.archiveiterator import ArchiveIterator
 
-from mirrorkit.signing import SigningKey
-from mirrorkit.surt import surt_key
+from mirrorkit.formats.surt import surt_key
+from mirrorkit.trust.signing import SigningKey
 
 
 def cdxj_lines(warc_name: str, data: bytes) -> List[str]:

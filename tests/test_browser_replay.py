@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mirrorkit.signing import generate_key
-from mirrorkit.wacz import create_bundle
+from mirrorkit.bundle import create_bundle
+from mirrorkit.trust.signing import generate_key
 from serve.server import ReplayServer, start_server
 
 pytestmark = pytest.mark.browser

@@ -13,9 +13,10 @@ from typing import Any, Dict, Iterator
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from mirrorkit.bundle.sources import read_pages
 from mirrorkit.cli import main
+from mirrorkit.formats.warc import target_uri, warc_files
 from mirrorkit.sample_site import SampleSite
-from mirrorkit.warc import read_pages, target_uri, warc_files
 
 WARCIO = str(Path(sys.executable).parent / "warcio")
 

@@ -175,7 +175,7 @@ def test_tls_failure_is_reported_and_insecure_records_it(
                  "--scope", "page", "--retries", "0"]) == 0
     recs = load_capture(out)
     assert recs[tls_site]["status"] == 200
-    from mirrorkit.warc import iter_records
+    from mirrorkit.formats.warc import iter_records
 
     info = next(iter(iter_records(out))).content_stream().read().decode()
     assert "tls-verification: off (--insecure)" in info and "--insecure" in info

@@ -16,8 +16,8 @@ from test_capture import WARCIO, load_capture
 from warcio.archiveiterator import ArchiveIterator
 
 from mirrorkit.cli import main
+from mirrorkit.formats.warc import target_uri, warc_files
 from mirrorkit.sample_site import SampleSite
-from mirrorkit.warc import target_uri, warc_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_full_disk_stops_cleanly_and_resumes(tmp_path: Path) -> None:
 def test_power_cut_journal_ahead_of_warc(tmp_path: Path) -> None:
     """After a power cut the journal may vouch for records the disk never got: they are
     forgotten and fetched again, and the capture ends complete and valid."""
-    from mirrorkit.warc import member_ends
+    from mirrorkit.capture.warcwriter import member_ends
 
     out = tmp_path / "cut"
     with SampleSite() as site:

@@ -15,7 +15,7 @@ import pytest
 
 from mirrorkit.cli import main
 from mirrorkit.demo import BUNDLE_NAME, MARKER
-from mirrorkit.trust import TrustStore
+from mirrorkit.trust.store import TrustStore
 
 
 def test_demo_builds_a_verified_kit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from signed_bundle import build_bundle
 
 from mirrorkit.errors import MirrorkitError
-from mirrorkit.signing import SigningKey, generate_key, verify_signed_data
+from mirrorkit.trust.signeddata import verify_signed_data
+from mirrorkit.trust.signing import SigningKey, generate_key
 from mirrorkit.verify import verify_bundle
 
 # Lean by default (the suite budget); MIRRORKIT_FUZZ_EXAMPLES=2000 for a long random hunt.

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mirrorkit.surt
+import mirrorkit.formats.surt
 from mirrorkit.errors import InvalidBundle
-from mirrorkit.index import (
+from mirrorkit.formats.cdxj import (
     CdxjEntry,
     IndexReader,
     closest_entry,
@@ -27,7 +27,7 @@ from mirrorkit.index import (
     write_cdxj,
     write_compressed_index,
 )
-from mirrorkit.surt import surt_key
+from mirrorkit.formats.surt import surt_key
 
 
 def _pywb_surt(url: str) -> str:
@@ -63,7 +63,7 @@ class _Counting(io.BytesIO):
 
 
 def test_surt_doctests() -> None:
-    result = doctest.testmod(mirrorkit.surt)
+    result = doctest.testmod(mirrorkit.formats.surt)
     assert result.attempted >= 7 and result.failed == 0
 
 

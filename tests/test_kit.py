@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from mirrorkit.cli import main
-from mirrorkit.kit import SUMS_NAME, ZIPAPP_NAME
+from mirrorkit.kit.build import SUMS_NAME, ZIPAPP_NAME
 
 VENV_BIN = Path(sys.executable).parent
 PUBLISHER = "Lantern Kit Test"
@@ -30,8 +30,8 @@ PUBLISHER = "Lantern Kit Test"
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory, interop: Path) -> Dict[str, str]:
     """A real bundle of a real site (iana.org, with revisits), signed with a fresh key."""
-    from mirrorkit.signing import generate_key
-    from mirrorkit.wacz import create_bundle
+    from mirrorkit.bundle import create_bundle
+    from mirrorkit.trust.signing import generate_key
 
     home = tmp_path_factory.mktemp("kit-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -146,7 +146,7 @@ def test_zipapp_contents_meet_the_python_39_floor(kit: Path, tmp_path: Path) -> 
 
 
 def test_zipapp_is_reproducible(tmp_path: Path) -> None:
-    from mirrorkit.kit_pyz import build_zipapp
+    from mirrorkit.kit.pyz import build_zipapp
 
     first = build_zipapp(tmp_path / "one.pyz")
     second = build_zipapp(tmp_path / "two.pyz")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFilter
 
-from mirrorkit import signing
 from mirrorkit.cli import main
 from mirrorkit.qr import card
-from mirrorkit.trust import TrustStore
+from mirrorkit.trust import signing
+from mirrorkit.trust.store import TrustStore
 
 
 @pytest.fixture

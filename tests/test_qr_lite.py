@@ -17,11 +17,11 @@ from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from mirrorkit import signing
+from mirrorkit.bundle.lite import create_lite_bundle
 from mirrorkit.cli import main
 from mirrorkit.errors import UsageError
-from mirrorkit.lite import create_lite_bundle
-from mirrorkit.trust import TrustStore
+from mirrorkit.trust import signing
+from mirrorkit.trust.store import TrustStore
 from mirrorkit.verify import verify_bundle
 
 ARTICLE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
@@ -89,7 +89,7 @@ def test_lite_keeps_html_and_css_only_and_verifies(tmp_path: Path,
                                                    publisher: signing.SigningKey) -> None:
     capture = write_capture(tmp_path / "cap")
     full = tmp_path / "full.wacz"
-    from mirrorkit.wacz import create_bundle
+    from mirrorkit.bundle import create_bundle
 
     create_bundle([capture], full, key=publisher)
     result = create_lite_bundle([capture], tmp_path / "lite.wacz", key=publisher)
@@ -215,8 +215,8 @@ def test_bundle_cli_lite(tmp_path: Path, publisher: signing.SigningKey) -> None:
 def test_lite_records_are_the_captured_bytes_at_the_best_compression(
     tmp_path: Path, publisher: signing.SigningKey
 ) -> None:
-    from mirrorkit.wacz import WaczReader
-    from mirrorkit.warc import member_ends
+    from mirrorkit.capture.warcwriter import member_ends
+    from mirrorkit.formats.wacz import WaczReader
 
     capture = write_capture(tmp_path / "cap")
     original = {}

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from serve_support import damage_record, tamper_title
 
+from mirrorkit.bundle import create_bundle
 from mirrorkit.cli import main
 from mirrorkit.sample_site import SITE_ROOT
-from mirrorkit.signing import generate_key
-from mirrorkit.wacz import create_bundle
+from mirrorkit.trust.signing import generate_key
 from serve import create_app
 from serve.server import start_server
 

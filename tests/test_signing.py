@@ -16,10 +16,11 @@ import ecdsa
 import pytest
 from ecdsa.util import sigdecode_string
 
-from mirrorkit import signing
 from mirrorkit.cli import main
 from mirrorkit.errors import KeyFileError, SignatureError, UsageError
-from mirrorkit.signing import (
+from mirrorkit.trust import signing
+from mirrorkit.trust.signeddata import verify_signed_data
+from mirrorkit.trust.signing import (
     KeyPermissionError,
     fingerprint,
     generate_key,
@@ -27,7 +28,6 @@ from mirrorkit.signing import (
     normalize_fingerprint,
     read_public_key,
     save_private_key,
-    verify_signed_data,
     write_public_key,
 )
 

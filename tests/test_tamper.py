@@ -13,10 +13,10 @@ from typing import Callable, Dict
 import pytest
 from signed_bundle import build_bundle, rezip
 
+from mirrorkit.bundle.writer import create_bundle
 from mirrorkit.cli import main
-from mirrorkit.signing import SigningKey, generate_key
+from mirrorkit.trust.signing import SigningKey, generate_key
 from mirrorkit.verify import verify_bundle
-from mirrorkit.wacz_writer import create_bundle
 
 WARC = "archive/example.warc.gz"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from mirrorkit.cli import main
+from mirrorkit.cli._trustarg import resolve_trust_argument
 from mirrorkit.errors import TrustStoreError, UsageError
-from mirrorkit.signing import generate_key, write_public_key
-from mirrorkit.trust import SeenStore, TrustStore, config_dir, resolve_trust_argument
+from mirrorkit.trust.signing import generate_key, write_public_key
+from mirrorkit.trust.store import SeenStore, TrustStore, config_dir
 
 FP = "831E 071A 7976 1FEF CBCD C141 2090 0D0F 97A6 F6AE A277 983E 568E ED9B 9B5A 66ED"
 

@@ -13,8 +13,8 @@ from signed_bundle import build_bundle, rezip
 
 from mirrorkit.cli import main
 from mirrorkit.errors import InvalidBundle, UsageError
-from mirrorkit.signing import SigningKey, generate_key
-from mirrorkit.trust import SeenStore, TrustStore
+from mirrorkit.trust.signing import SigningKey, generate_key
+from mirrorkit.trust.store import SeenStore, TrustStore
 from mirrorkit.verify import WORDING, VerificationFailed, verify_bundle
 
 ANON_FP = "831E 071A 7976 1FEF CBCD C141 2090 0D0F 97A6 F6AE A277 983E 568E ED9B 9B5A 66ED"
@@ -219,7 +219,7 @@ def test_verify_without_cryptography(bundle: Path, key: SigningKey, interop: Pat
 
 
 def test_bundle_from_create_bundle(tmp_path: Path, key: SigningKey, interop: Path) -> None:
-    wacz = pytest.importorskip("mirrorkit.wacz_writer")
+    wacz = pytest.importorskip("mirrorkit.bundle.writer")
     out = wacz.create_bundle([interop / "example.warc.gz"], tmp_path / "made.wacz", key=key,
                              collection="made", sequence=1)
     report = verify_bundle(out, fingerprint=key.fingerprint, deep=True)

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirrorkit import signing
+from mirrorkit.bundle import create_bundle
 from mirrorkit.cli import main
 from mirrorkit.errors import InvalidBundle, MirrorkitError, UsageError
-from mirrorkit.wacz import WaczReader, create_bundle
+from mirrorkit.formats.wacz import WaczReader
+from mirrorkit.trust import signeddata, signing
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_bundle_layout_manifest_and_signature(site_bundle: Path, key: signing.Si
                                     "sequence": 1, "format": 1}
     assert digest["hash"] == "sha256:" + hashlib.sha256(package_bytes).hexdigest()
     assert set(digest["signedData"]) == {"hash", "created", "software", "signature", "publicKey"}
-    signer = signing.verify_signed_data(digest["signedData"])
+    signer = signeddata.verify_signed_data(digest["signedData"])
     assert signer.fingerprint == key.fingerprint
 
 

@@ -20,8 +20,9 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from mirrorkit import signing
-from mirrorkit.wacz import WaczReader, create_bundle
+from mirrorkit.bundle import create_bundle
+from mirrorkit.formats.wacz import WaczReader
+from mirrorkit.trust import signing
 
 pytestmark = pytest.mark.interop
 

@@ -11,16 +11,10 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from mirrorkit.bundle.sources import read_pages
+from mirrorkit.capture.warcwriter import WarcWriter, cut_to, member_ends
 from mirrorkit.errors import UsageError
-from mirrorkit.warc import (
-    WarcWriter,
-    cut_to,
-    member_ends,
-    read_pages,
-    target_uri,
-    warc_date,
-    warc_files,
-)
+from mirrorkit.formats.warc import target_uri, warc_date, warc_files
 
 WARCIO = str(Path(sys.executable).parent / "warcio")
 REQ = b"GET /a HTTP/1.1\r\nHost: example.org\r\nUser-Agent: t\r\n\r\n"

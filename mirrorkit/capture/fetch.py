@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
-from mirrorkit.warc import warc_date
+from mirrorkit.formats.warc import warc_date
 
 CHUNK = 64 * 1024
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from mirrorkit import __version__
-from mirrorkit.warc import DEFAULT_MAX_FILE_SIZE
+from mirrorkit.capture.warcwriter import DEFAULT_MAX_FILE_SIZE
 
 DEFAULT_USER_AGENT = f"Mozilla/5.0 (compatible; mirrorkit/{__version__}; web archiving)"
 # What defines the crawl (saved at the start, reused by --resume); the rest may change on resume.

@@ -28,8 +28,8 @@ from mirrorkit.capture.state import (
     save_options,
     state_dir,
 )
+from mirrorkit.capture.warcwriter import WarcWriter
 from mirrorkit.errors import CaptureError, UsageError
-from mirrorkit.warc import WarcWriter
 
 SYNC_EVERY = 1.0
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Pages"}

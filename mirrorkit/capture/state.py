@@ -136,7 +136,7 @@ def recover(out_dir: Path, loaded: Loaded, warcs: List[Path]) -> int:
     journal line) is cut off and its URL fetched again; a journal line whose records did not
     survive (power cut) is forgotten. Raises CaptureError when a WARC cannot be repaired.
     """
-    from mirrorkit.warc import cut_to, member_ends
+    from mirrorkit.capture.warcwriter import cut_to, member_ends
 
     cut = 0
     for warc in warcs:

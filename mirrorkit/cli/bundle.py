@@ -77,8 +77,9 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
     Exit codes: 0 written; 1 unreadable WARC, key or disk error; 2 bad arguments or input
     (including a --max-bytes too small for even the first page).
     """
-    from mirrorkit import signing
-    from mirrorkit.wacz import bundle_summary, create_bundle
+    from mirrorkit.bundle import create_bundle
+    from mirrorkit.formats.wacz import bundle_summary
+    from mirrorkit.trust import signing
 
     key = signing.load_private_key(key_path, _passphrase_for(key_path))
     update, bar = _progress_bar(progress_enabled(False, as_json))

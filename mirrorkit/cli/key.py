@@ -22,7 +22,7 @@ def _slug(name: str) -> str:
 
 
 def _keys_dir() -> Path:
-    from mirrorkit.trust import config_dir
+    from mirrorkit.trust.store import config_dir
 
     return config_dir() / "keys"
 
@@ -52,7 +52,7 @@ def _default_key() -> Path:
 def load_key(path: Optional[str]) -> Any:
     """Load the private key at `path` (or the only one in the config dir), asking for its
     passphrase only when it is encrypted; warns about a key others can read."""
-    from mirrorkit.signing import KeyPermissionError, load_private_key
+    from mirrorkit.trust.signing import KeyPermissionError, load_private_key
 
     key_path = Path(path) if path else _default_key()
     head = key_path.read_bytes()[:4096] if key_path.is_file() else b""
@@ -93,7 +93,7 @@ def generate(name: str, out: Optional[str], no_passphrase: bool, as_json: bool) 
       mirrorkit key generate --name "Lantern Reports"
     Exit codes: 0 written, 1 the file exists or cannot be written, 2 bad arguments.
     """
-    from mirrorkit.signing import generate_key, save_private_key
+    from mirrorkit.trust.signing import generate_key, save_private_key
 
     key = generate_key(name)
     if out:
@@ -129,7 +129,7 @@ def show(key_path: Optional[str], as_json: bool) -> int:
     \b
     Exit codes: 0 shown, 1 unreadable key or wrong passphrase, 2 no key given and none found.
     """
-    from mirrorkit.signing import read_public_key
+    from mirrorkit.trust.signing import read_public_key
 
     if key_path and key_path.endswith(".pub"):
         key: Any = read_public_key(key_path)
@@ -162,7 +162,7 @@ def export(key_path: Optional[str], out: str) -> int:
     Recipients trust it with: mirrorkit trust add lantern.pub
     Exit codes: 0 written, 1 unreadable key, wrong passphrase or OUT exists, 2 bad arguments.
     """
-    from mirrorkit.signing import write_public_key
+    from mirrorkit.trust.signing import write_public_key
 
     key = load_key(key_path)
     write_public_key(key, out)

@@ -35,7 +35,7 @@ def command(bundles: Tuple[str, ...], out: str, fingerprints: Tuple[str, ...], f
     Exit codes: 0 kit written, 1 a bundle failed verification or the kit could not be written,
     2 bad arguments.
     """
-    from mirrorkit.kit import build_kit
+    from mirrorkit.kit.build import build_kit
 
     bar: Optional[click._termui_impl.ProgressBar] = None  # type: ignore[name-defined]
     show = progress_enabled(quiet, as_json)

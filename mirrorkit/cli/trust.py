@@ -36,7 +36,8 @@ def add(source: str, name: Optional[str], yes: bool) -> int:
       mirrorkit trust add photo-of-card.jpg
     Exit codes: 0 added, 1 unreadable file or trust store, 2 bad fingerprint or no name.
     """
-    from mirrorkit.trust import TrustStore, resolve_trust_argument
+    from mirrorkit.cli._trustarg import resolve_trust_argument
+    from mirrorkit.trust.store import TrustStore
 
     fingerprint, label, origin = resolve_trust_argument(source, name)
     if origin.startswith("key card"):
@@ -65,7 +66,7 @@ def list_(as_json: bool) -> int:
     \b
     Exit codes: 0 listed (even if empty), 1 the trust store is damaged.
     """
-    from mirrorkit.trust import TrustStore, entry_to_json
+    from mirrorkit.trust.store import TrustStore, entry_to_json
 
     store = TrustStore()
     entries = store.list()
@@ -88,7 +89,7 @@ def remove(fingerprint: str) -> int:
     \b
     Exit codes: 0 removed, 1 the trust store is damaged, 2 not a fingerprint or not trusted.
     """
-    from mirrorkit.trust import TrustStore
+    from mirrorkit.trust.store import TrustStore
 
     entry = TrustStore().remove(fingerprint)
     click.echo(f"Removed {entry.name!r}: {entry.fingerprint}")

@@ -50,7 +50,7 @@ def card_text(name: str, spki_der: bytes) -> str:
 
 def parse_card_text(text: str) -> CardKey:
     """Read a card's QR text back into a checked key; raises `QRError` or `KeyFileError`."""
-    from mirrorkit.signing import parse_public_key
+    from mirrorkit.trust.signing import parse_public_key
 
     if not text.upper().startswith(_ANY_VERSION):
         raise QRError("this QR code is not a mirrorkit key card")
@@ -97,7 +97,7 @@ def load_card_key(
 
     `passphrase` is called only when the private key file is encrypted.
     """
-    from mirrorkit import signing
+    from mirrorkit.trust import signing
 
     if (key_path is None) == (pub_path is None):
         raise UsageError("give exactly one of --key PRIVATE_KEY or --pub FILE.pub")

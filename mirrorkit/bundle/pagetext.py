@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from mirrorkit.index import timestamp_seconds
+from mirrorkit.formats.cdxj import timestamp_seconds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
 MAX_HTML_BYTES = 8 * 1024 * 1024

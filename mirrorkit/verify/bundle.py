@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError, UsageError
-from mirrorkit.signing import SignerInfo, normalize_fingerprint, parse_time, verify_signed_data
-from mirrorkit.verify_zip import (
+from mirrorkit.formats.zipcheck import (
     DATAPACKAGE,
     DIGEST,
     BundleZip,
@@ -24,6 +23,12 @@ from mirrorkit.verify_zip import (
     hash_member,
     open_bundle_zip,
     read_member,
+)
+from mirrorkit.trust.signeddata import verify_signed_data
+from mirrorkit.trust.signing import (
+    SignerInfo,
+    normalize_fingerprint,
+    parse_time,
 )
 
 WORDING = ("The signature proves who packaged this archive and that it has not changed since; "
@@ -291,7 +296,7 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
 
 def _check_deep(bundle: BundleZip, report: Report,
                 progress: Optional[Callable[[int], None]]) -> None:
-    from mirrorkit.verify_deep import deep_check
+    from mirrorkit.verify.deep import deep_check
 
     result = deep_check(bundle, progress)
     report.damaged = result.problems
@@ -309,7 +314,7 @@ def _check_deep(bundle: BundleZip, report: Report,
 
 def _check_trust(report: Report, expected: Optional[str], strict: bool, remember: bool,
                  block: Optional[Dict[str, Any]]) -> None:
-    from mirrorkit.trust import SeenStore, TrustStore
+    from mirrorkit.trust.store import SeenStore, TrustStore
 
     signer = report.signer
     assert signer is not None

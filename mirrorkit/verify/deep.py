@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
-from mirrorkit.verify_zip import BundleZip, Member, Progress, ZipProblem, iter_member
+from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
 
 _MAX_HTTP_HEAD = 1024 * 1024
 _MAX_DECHUNK = 64 * 1024 * 1024
@@ -355,7 +355,7 @@ def _ts14(date: str) -> str:
 
 def _key(url: str) -> str:
     """The SURT key pywb and ReplayWeb.page resolve revisits by (so http/https, www. match)."""
-    from mirrorkit.surt import surt_key
+    from mirrorkit.formats.surt import surt_key
 
     try:
         return surt_key(url)

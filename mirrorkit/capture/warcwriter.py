@@ -1,4 +1,4 @@
-"""WARC writing (WARC/1.1, one gzip member per record, rollover, digests, revisits) and reading.
+"""WARC writing (WARC/1.1, one gzip member per record, rollover, digests, revisits) and recovery.
 
 Writing goes through warcio's record builder, so headers, digests and lengths follow the same code
 the rest of the ecosystem reads with. Two things are done here rather than in warcio: each record
@@ -6,39 +6,29 @@ becomes its own gzip member at level 6 (warcio's level 9 costs CPU for no real g
 HTTP header block is written byte for byte as the server sent it (warcio would %-encode
 non-ASCII header values, which changes the evidence).
 
-Reading: `warc_files(path)` resolves "a capture" (a folder of WARCs or one WARC file) and
-`read_pages(path)` gives its pages. Both accept WARCs from other tools (wget, wpull, pywb).
+Reading WARCs is `mirrorkit.formats.warc`; recovery (`member_ends`, `cut_to`) serves `--resume`.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional
+from typing import IO, Any, Dict, List, Optional
 
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter as _WarcioWriter
 
 from mirrorkit import __version__
-from mirrorkit.errors import CaptureError, UsageError, WarcError
+from mirrorkit.errors import CaptureError
 
 DEFAULT_MAX_FILE_SIZE = 1_000_000_000
 SOFTWARE = f"mirrorkit/{__version__}"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
-_WARC_SUFFIXES = (".warc.gz", ".warc")
-
-
-def warc_date(when: Optional[datetime] = None) -> str:
-    """WARC-Date text (UTC, microseconds) for `when` (default: now). Raises nothing."""
-    when = when or datetime.now(timezone.utc)
-    return datetime_to_iso_date(when.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
 
 
 def _record_id() -> str:
@@ -303,84 +293,3 @@ def cut_to(path: Path, length: int) -> int:
     return size - length
 
 
-# -- reading "a capture" --------------------------------------------------------------------
-def warc_files(path: Path | str) -> List[Path]:
-    """The WARC files of a capture (a folder of WARCs, or one WARC). Raises UsageError if none."""
-    path = Path(path)
-    if path.is_file():
-        if path.name.endswith(_WARC_SUFFIXES):
-            return [path]
-        raise UsageError(f"{path} is not a WARC file (expected a name ending in .warc or .warc.gz)")
-    if not path.is_dir():
-        raise UsageError(f"{path} does not exist: give a capture folder or a WARC file")
-    found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_WARC_SUFFIXES))
-    if not found:
-        raise UsageError(f"no WARC files (*.warc.gz, *.warc) in {path}")
-    return found
-
-
-def target_uri(record: Any) -> str:
-    """A record's WARC-Target-URI, without the angle brackets wget 1.14 put around it."""
-    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
-    uri = uri.strip()
-    if uri.startswith("<") and uri.endswith(">"):
-        uri = uri[1:-1]
-    return uri
-
-
-def iter_records(path: Path | str) -> Iterator[Any]:
-    """Every record of every WARC in a capture, as warcio records. Raises UsageError, WarcError."""
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
-
-    for file in warc_files(path):
-        try:
-            with open(file, "rb") as fh:
-                yield from ArchiveIterator(fh)
-        except ArchiveLoadFailed as err:
-            raise WarcError(f"{file} is not a readable WARC: {str(err).strip()}") from err
-        except (OSError, EOFError, zlib.error) as err:
-            raise WarcError(f"{file} is damaged or truncated: {err}") from err
-
-
-def read_pages(path: Path | str) -> List[Dict[str, Any]]:
-    """The capture's pages (url, ts, status, title).
-
-    From its pages.jsonl when it has one, else from the HTML responses in its WARCs (other tools).
-    Raises UsageError, WarcError.
-    """
-    path = Path(path)
-    jsonl = path / "pages.jsonl" if path.is_dir() else None
-    if jsonl is not None and jsonl.is_file():
-        pages = []
-        for n, line in enumerate(jsonl.read_text("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError as err:
-                raise WarcError(f"{jsonl} line {n} is not JSON: {err}") from err
-            if isinstance(entry, dict) and "url" in entry:
-                pages.append(entry)
-        return pages
-    from mirrorkit.pagetext import quick_title, read_body
-
-    pages = []
-    seen = set()
-    for rec in iter_records(path):
-        if rec.rec_type != "response" or not rec.http_headers:
-            continue
-        ctype = (rec.http_headers.get_header("Content-Type") or "").lower()
-        status = rec.http_headers.get_statuscode()
-        if "html" not in ctype or not str(status).startswith("2"):
-            continue
-        url = target_uri(rec)
-        if url in seen:
-            continue
-        seen.add(url)
-        # The page's own charset (HTTP header, BOM, <meta>), as bundling reads it.
-        body, charset = read_body(rec, limit=262144)
-        title = quick_title(body, charset) or ""
-        pages.append({"url": url, "ts": rec.rec_headers.get_header("WARC-Date"),
-                      "status": int(status), "title": title})
-    return pages

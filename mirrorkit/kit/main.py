@@ -207,7 +207,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_FAILED
     try:
         from mirrorkit.errors import MirrorkitError
-        from mirrorkit.signing import backend_name, normalize_fingerprint
+        from mirrorkit.trust.signing import backend_name, normalize_fingerprint
 
         try:
             if args.fingerprint:

@@ -4,13 +4,16 @@ and the config dir where the bundle side keeps its sequence numbers."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
+from mirrorkit.bundle.pagetext import quick_title, read_body
 from mirrorkit.errors import UsageError, WarcError
-from mirrorkit.trust import read_json_store, write_json_store
+from mirrorkit.formats.warc import iter_records, target_uri, warc_files
+from mirrorkit.trust.store import read_json_store, write_json_store
 
 _CHUNK = 1 << 20
 
@@ -44,8 +47,6 @@ def resolve_sources(captures: Sequence[Union[str, os.PathLike]]) -> List[Source]
 
 
 def _warc_files(path: Path) -> List[Path]:
-    from mirrorkit.warc import warc_files
-
     return [Path(p) for p in warc_files(path)]
 
 
@@ -53,8 +54,6 @@ def _read_pages(path: Path) -> Optional[List[Dict[str, Any]]]:
     """The capture's own page list (its pages.jsonl), or None: then pages are detected."""
     if not (path.is_dir() and (path / "pages.jsonl").is_file()):
         return None
-    from mirrorkit.warc import read_pages
-
     return [dict(page) for page in read_pages(path)]
 
 
@@ -124,3 +123,44 @@ class SequenceStore:
         mine = data.setdefault("keys", {}).setdefault(fingerprint.replace(" ", ""), {})
         mine[collection] = max(int(mine.get(collection, 0) or 0), sequence)
         write_json_store(self.path, data, "sequence-number store")
+
+
+def read_pages(path: Path | str) -> List[Dict[str, Any]]:
+    """The capture's pages (url, ts, status, title).
+
+    From its pages.jsonl when it has one, else from the HTML responses in its WARCs (other tools).
+    Raises UsageError, WarcError.
+    """
+    path = Path(path)
+    jsonl = path / "pages.jsonl" if path.is_dir() else None
+    if jsonl is not None and jsonl.is_file():
+        pages = []
+        for n, line in enumerate(jsonl.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError as err:
+                raise WarcError(f"{jsonl} line {n} is not JSON: {err}") from err
+            if isinstance(entry, dict) and "url" in entry:
+                pages.append(entry)
+        return pages
+    pages = []
+    seen = set()
+    for rec in iter_records(path):
+        if rec.rec_type != "response" or not rec.http_headers:
+            continue
+        ctype = (rec.http_headers.get_header("Content-Type") or "").lower()
+        status = rec.http_headers.get_statuscode()
+        if "html" not in ctype or not str(status).startswith("2"):
+            continue
+        url = target_uri(rec)
+        if url in seen:
+            continue
+        seen.add(url)
+        # The page's own charset (HTTP header, BOM, <meta>), as bundling reads it.
+        body, charset = read_body(rec, limit=262144)
+        title = quick_title(body, charset) or ""
+        pages.append({"url": url, "ts": rec.rec_headers.get_header("WARC-Date"),
+                      "status": int(status), "title": title})
+    return pages

@@ -3,10 +3,9 @@ and every pure-Python package they import, all of it able to run on Python 3.9.
 
 Packages are copied from the installed environment (only sources and data, never compiled
 extensions, so pure-Python fallbacks are used). When the installed version of a package no longer
-supports Python 3.9 (click 8.2 and later, platformdirs after 4.4), the wheel kept in
-`kit_vendor/` is used instead. The archive is written with fixed timestamps in sorted order:
-the same inputs always give the same bytes, so two archivists building the same kit can compare
-checksums.
+supports Python 3.9 (click 8.2 and later, platformdirs after 4.4), the wheel kept in `vendor/` is
+used instead. The archive is written with fixed timestamps in sorted order: the same inputs always
+give the same bytes, so two archivists building the same kit can compare checksums.
 """
 
 from __future__ import annotations
@@ -33,20 +32,22 @@ _FLOOR_FULL = "3.9.0"
 # platform do not occur in the packages we ship).
 _FLOOR_ENV = {"python_version": FLOOR, "python_full_version": _FLOOR_FULL, "extra": ""}
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
+KIT_DIR = Path(__file__).resolve().parent
+PACKAGE_ROOT = KIT_DIR.parent
 SOURCE_ROOT = PACKAGE_ROOT.parent
-VENDOR_DIR = PACKAGE_ROOT / "kit_vendor"
-LAUNCHER = PACKAGE_ROOT / "kit_main.py"
+VENDOR_DIR = KIT_DIR / "vendor"
+LAUNCHER = KIT_DIR / "main.py"
 
 # The mirrorkit modules the replay app needs (docs/architecture.md); whatever they import from
 # mirrorkit is added too.
-KIT_MODULES = ("mirrorkit", "mirrorkit.errors", "mirrorkit.index", "mirrorkit.wacz",
-               "mirrorkit.signing", "mirrorkit.verify", "mirrorkit.trust")
-# Writing-side modules, imported lazily by kit modules (e.g. `wacz.create_bundle`) but never run
-# by a reader: they stay out of the kit, which keeps it small and its 3.9 floor checkable.
-WRITE_SIDE = ("mirrorkit.wacz_writer", "mirrorkit.warc", "mirrorkit.capture", "mirrorkit.cli",
-              "mirrorkit.qr", "mirrorkit.sample_site", "mirrorkit.kit", "mirrorkit.demo",
-              "mirrorkit.__main__")
+KIT_MODULES = ("mirrorkit", "mirrorkit.errors", "mirrorkit.formats.cdxj", "mirrorkit.formats.wacz",
+               "mirrorkit.trust.signing", "mirrorkit.verify", "mirrorkit.trust.store",
+               "mirrorkit.kit", "mirrorkit.kit.main")
+# Writing-side modules: never run by a reader, so they stay out of the kit, which keeps it small
+# and its 3.9 floor checkable (import-linter also forbids kit-side imports of them).
+WRITE_SIDE = ("mirrorkit.bundle", "mirrorkit.capture", "mirrorkit.cli", "mirrorkit.qr",
+              "mirrorkit.sample_site", "mirrorkit.kit.build", "mirrorkit.kit.pyz",
+              "mirrorkit.kit.text", "mirrorkit.demo", "mirrorkit.__main__")
 # Distributions always shipped, besides whatever the shipped code imports: the server, the
 # pure-Python signature fallback (cryptography is compiled, so it never travels) and qrcode
 # (the --lan address as a QR code in the terminal).

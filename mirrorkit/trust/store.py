@@ -12,13 +12,12 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from mirrorkit.errors import TrustStoreError, UsageError
-from mirrorkit.signing import normalize_fingerprint, read_public_key
+from mirrorkit.trust.signing import normalize_fingerprint
 
 TRUST_FORMAT = "mirrorkit-trust-1"
-_CARD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 SEEN_FORMAT = "mirrorkit-seen-1"
 _MAX_STORE = 16 * 1024 * 1024
 
@@ -134,32 +133,6 @@ class TrustStore:
         write_json_store(self.path, data, "trust store")
         return TrustEntry(fingerprint=fp, name=str(entry.get("name", "")),
                           added=str(entry.get("added", "")), source=str(entry.get("source", "")))
-
-
-def resolve_trust_argument(arg: str, name: Optional[str]) -> Tuple[str, str, str]:
-    """(fingerprint, name, source) for `trust add`'s argument: a fingerprint, a `.pub` file, or
-    an image or photo of a key card (`mirrorkit qr key`), whose source starts with "key card".
-
-    Kept in one small function so other inputs (e.g. trust-card images) can be added here.
-    Raises UsageError or KeyFileError.
-    """
-    path = Path(arg)
-    if path.is_file() and path.suffix.lower() in _CARD_IMAGE_SUFFIXES:
-        try:  # the QR reader (Pillow, zxing-cpp) is not in USB kits: import it only here
-            from mirrorkit.qr.card import read_card
-        except ImportError:
-            raise UsageError("reading key cards needs the full mirrorkit (pip install mirrorkit)",
-                             hint="or type the fingerprint printed on the card") from None
-        card = read_card(path)
-        return card.fingerprint, (name or card.name), f"key card {path.name}"
-    if path.is_file():
-        pub = read_public_key(path)
-        return pub.fingerprint, (name or pub.name), f"file {path.name}"
-    fp = normalize_fingerprint(arg)
-    if not name:
-        raise UsageError("give the key's owner a name with --name",
-                         hint='e.g. mirrorkit trust add "3F2A 91C0 ..." --name "Org name"')
-    return fp, name, "fingerprint typed in"
 
 
 # --- rollback memory ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mirrorkit.errors import InvalidBundle, WarcError
-from mirrorkit.surt import surt_key
+from mirrorkit.formats.surt import surt_key
 
 __all__ = [
     "BLOCK_LINES", "CdxjEntry", "IndexReader", "closest_entry", "find_original",

@@ -1,4 +1,4 @@
-"""Fills the kit's bilingual instructions (`kit_texts/`) with each bundle's publisher, title and
+"""Fills the kit's bilingual instructions (`texts/`) with each bundle's publisher, title and
 fingerprint. English and Simplified Chinese live side by side in each file."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from string import Template
 from typing import TYPE_CHECKING, Dict, List, Sequence
 
 if TYPE_CHECKING:
-    from mirrorkit.kit import KitBundle
+    from mirrorkit.kit.build import KitBundle
 
-TEXTS_DIR = Path(__file__).resolve().parent / "kit_texts"
+TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 
 _LABELS: Dict[str, Dict[str, str]] = {
     "en": {"file": "File", "title": "Title", "publisher": "Publisher",

@@ -447,41 +447,9 @@ def parse_time(text: Any) -> _dt.datetime:
     return value.astimezone(_dt.timezone.utc)
 
 
-def _b64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str) or len(value) > 100_000:
-        raise SignatureError(f"signedData.{what} is missing or not text")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"signedData.{what} is not valid base64") from None
-
-
-def verify_signed_data(signed_data: Any) -> SignerInfo:
-    """Check a WACZ `signedData` (anonymous or authsign domain); raises SignatureError."""
-    if not isinstance(signed_data, dict):
-        raise SignatureError("the bundle is not signed (no signedData)")
-    digest = signed_data.get("hash")
-    if not isinstance(digest, str) or not _HASH_RE.match(digest):
-        raise SignatureError("signedData.hash is not a sha256:<hex> digest")
-    created = signed_data.get("created")
-    parse_time(created)
-    software = signed_data.get("software")
-    software = software if isinstance(software, str) else ""
-    signature = _b64(signed_data.get("signature"), "signature")
-    if "domainCert" in signed_data:
-        from mirrorkit.authsign import verify_domain_signature
-
-        return verify_domain_signature(signed_data, signature)
-    public_der = _b64(signed_data.get("publicKey"), "publicKey")
-    check_signature(public_der, "P-384", digest.encode("utf-8"), signature, raw=True)
-    return SignerInfo(kind="anonymous", fingerprint=fingerprint(public_der),
-                      public_key_der=public_der, created=str(created), software=software,
-                      backend=backend_name())
-
-
 __all__ = [
     "KeyPermissionError", "PublicKey", "SignerInfo", "SigningKey",
     "backend_name", "check_signature", "fingerprint", "generate_key", "load_private_key",
     "normalize_fingerprint", "parse_public_key", "parse_time", "read_public_key",
-    "save_private_key", "verify_signed_data", "write_public_key",
+    "save_private_key", "write_public_key",
 ]

@@ -19,26 +19,21 @@ import zlib
 from pathlib import Path
 from typing import (
     IO,
-    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
     Iterator,
     List,
     Optional,
-    Sequence,
     Tuple,
     Union,
 )
 
 from mirrorkit.errors import InvalidBundle, UsageError
-from mirrorkit.index import CdxjEntry, IndexReader, find_original
-from mirrorkit.verify_zip import check_members
+from mirrorkit.formats.cdxj import CdxjEntry, IndexReader, find_original
+from mirrorkit.formats.zipcheck import check_members
 
-if TYPE_CHECKING:  # pragma: no cover
-    from mirrorkit.signing import SigningKey
-
-__all__ = ["WACZ_VERSION", "WaczReader", "bundle_summary", "create_bundle"]
+__all__ = ["WACZ_VERSION", "WaczReader", "bundle_summary"]
 
 WACZ_VERSION = "1.1.1"
 DATAPACKAGE = "datapackage.json"
@@ -102,7 +97,6 @@ class WaczReader:
 
     def __init__(self, source: Union[str, os.PathLike, IO[bytes]]) -> None:
         """Open and sanity-check a bundle; raises InvalidBundle (or UsageError if missing)."""
-        from mirrorkit.errors import UsageError
 
         self._own = False
         if isinstance(source, (str, os.PathLike)):
@@ -395,34 +389,3 @@ def bundle_summary(path: Union[str, os.PathLike]) -> Dict[str, Any]:
             "pages": sum(1 for _ in reader.pages()),
             "index": [n for n in reader.names if n.startswith("indexes/")],
         }
-
-
-def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike], *,
-                  key: SigningKey, title: Optional[str] = None,
-                  description: Optional[str] = None, collection: Optional[str] = None,
-                  sequence: Optional[int] = None, text: bool = False,
-                  record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
-                  progress: Optional[Callable[[int, int], None]] = None,
-                  index_format: str = "auto", lite: bool = False,
-                  max_bytes: Optional[int] = None) -> Path:
-    """Write a signed WACZ 1.1.1 bundle of `captures` to `out` (atomically) and return its path.
-
-    Raises UsageError (bad input), WarcError (unreadable WARC), OSError-derived MirrorkitError.
-    See `mirrorkit.wacz_writer.create_bundle` for the details. `lite` keeps only HTML, CSS and
-    redirects, within `max_bytes` if given (see `mirrorkit.lite`).
-    """
-    if max_bytes is not None and not lite:
-        raise UsageError("--max-bytes goes with --lite")
-    if lite:
-        from mirrorkit.lite import create_lite_bundle
-
-        return create_lite_bundle(
-            captures, out, key=key, max_bytes=max_bytes, progress=progress, title=title,
-            description=description, collection=collection, sequence=sequence, text=text,
-            index_format=index_format).path
-    from mirrorkit import wacz_writer
-
-    return wacz_writer.create_bundle(
-        captures, out, key=key, title=title, description=description, collection=collection,
-        sequence=sequence, text=text, record_filter=record_filter, progress=progress,
-        index_format=index_format)

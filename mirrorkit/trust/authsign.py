@@ -16,9 +16,9 @@ import hashlib
 import re
 from typing import Any, Dict, List, Tuple
 
-from mirrorkit import _der
 from mirrorkit.errors import SignatureError
-from mirrorkit.signing import (
+from mirrorkit.trust import der as _der
+from mirrorkit.trust.signing import (
     SignerInfo,
     _use_cryptography,
     backend_name,

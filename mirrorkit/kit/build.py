@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from mirrorkit.errors import InvalidBundle, KitError, UsageError
-from mirrorkit.kit_pyz import ZipappInfo, build_zipapp
-from mirrorkit.kit_text import render_texts
+from mirrorkit.kit.pyz import ZipappInfo, build_zipapp
+from mirrorkit.kit.text import render_texts
 
 PathLike = Union[str, "os.PathLike[str]"]
 ZIPAPP_NAME = "mirrorkit-serve.pyz"
@@ -141,7 +141,7 @@ def _matching(copy: Path, fingerprints: Sequence[str]) -> Optional[str]:
     signed with (verification then proves or refutes it), else the only one given."""
     if len(fingerprints) <= 1:
         return fingerprints[0] if fingerprints else None
-    from mirrorkit.signing import fingerprint
+    from mirrorkit.trust.signing import fingerprint
 
     try:
         with zipfile.ZipFile(copy) as zf:
@@ -244,7 +244,7 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
     Raises UsageError for bad arguments, KitError when a bundle fails verification or the
     zipapp cannot be built; on any error (or Ctrl-C) nothing is left at `out`'s place.
     """
-    from mirrorkit.signing import normalize_fingerprint
+    from mirrorkit.trust.signing import normalize_fingerprint
 
     paths = [Path(b) for b in bundles]
     out_path = Path(out)

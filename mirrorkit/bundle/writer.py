@@ -22,9 +22,11 @@ import zlib
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from mirrorkit import __version__, pagetext
+from mirrorkit import __version__
+from mirrorkit.bundle import pagetext
+from mirrorkit.bundle.sources import SequenceStore, Source, rechunk, resolve_sources
 from mirrorkit.errors import MirrorkitError, UsageError, WarcError
-from mirrorkit.index import (
+from mirrorkit.formats.cdxj import (
     BLOCK_LINES,
     CdxjEntry,
     iter_warc_entries,
@@ -32,9 +34,8 @@ from mirrorkit.index import (
     write_cdxj,
     write_compressed_index,
 )
-from mirrorkit.trust import config_dir
-from mirrorkit.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
-from mirrorkit.wacz_sources import SequenceStore, Source, rechunk, resolve_sources
+from mirrorkit.formats.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
+from mirrorkit.trust.store import config_dir
 
 Progress = Callable[[int, int], None]
 PLAIN_INDEX_MAX_LINES = 1024
@@ -338,7 +339,7 @@ def _check_revisits(entries: List[CdxjEntry]) -> None:
     for entry in entries:
         if entry.mime != "warc/revisit":
             by_key.setdefault(entry.key, []).append(entry)
-    from mirrorkit.index import surt_key
+    from mirrorkit.formats.cdxj import surt_key
 
     for entry in entries:
         if entry.mime != "warc/revisit":

@@ -1,0 +1,5 @@
+"""Formats layer: reading WARC, CDXJ, SURT keys, WACZ/ZIP, timestamps, charsets, JSON limits.
+
+What every stage and the USB kit need. May import: errors and third-party readers (warcio) only;
+never a stage (checked by import-linter).
+"""
