@@ -7,16 +7,19 @@ STORED WARC member, then checked against its ``recordDigest`` before it is parse
 
 from __future__ import annotations
 
-import calendar
 import re
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 from urllib.parse import urljoin
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError
+from mirrorkit.formats import timestamps
+from mirrorkit.formats.cdxj import CdxjEntry, pick_original
 from mirrorkit.formats.surt import surt_key as _surt_key
+from mirrorkit.formats.timestamps import pretty as pretty_ts
+from mirrorkit.formats.timestamps import to14
 
 from .cache import ByteLRU
 from .records import DamagedRecord, Record, check_digest, parse_record
@@ -36,30 +39,6 @@ class NotArchived(MirrorkitError):
     exit_code = 1
 
 
-def to14(value: str) -> str:
-    """A 14-digit timestamp from an RFC 3339 / WARC date or a shorter digit string."""
-    digits = re.sub(r"\D", "", value or "")[:14]
-    return digits + "00000101000000"[len(digits):]
-
-
-@lru_cache(maxsize=65536)
-def ts_seconds(ts14: str) -> float:
-    """Seconds since the epoch for a 14-digit timestamp (invalid dates sort as 0)."""
-    t = to14(ts14)
-    try:
-        return float(calendar.timegm((int(t[0:4]), min(max(int(t[4:6]), 1), 12),
-                                      min(max(int(t[6:8]), 1), 31), min(int(t[8:10]), 23),
-                                      min(int(t[10:12]), 59), min(int(t[12:14]), 59))))
-    except ValueError:
-        return 0.0
-
-
-def pretty_ts(ts14: str) -> str:
-    """``20140126200624`` -> ``2014-01-26 20:06:24 UTC``."""
-    t = ts14
-    return f"{t[0:4]}-{t[4:6]}-{t[6:8]} {t[8:10]}:{t[10:12]}:{t[12:14]} UTC"
-
-
 def bundle_name(path: Path, taken: set) -> str:
     """A URL-safe, unique short name for a bundle, from its file name."""
     base = _NAME_BAD.sub("-", path.name[:-5] if path.name.lower().endswith(".wacz") else path.stem)
@@ -74,8 +53,8 @@ def bundle_name(path: Path, taken: set) -> str:
 class Capture:
     """A response found for a request: the record to serve and where it came from."""
 
-    def __init__(self, entry: Dict[str, Any], record: Record, payload_from: Optional[Record],
-                 payload_entry: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, entry: CdxjEntry, record: Record, payload_from: Optional[Record],
+                 payload_entry: Optional[CdxjEntry] = None) -> None:
         self.entry = entry
         self.record = record
         # For a revisit: the original record whose payload (and headers) stand in for it.
@@ -85,18 +64,18 @@ class Capture:
     @property
     def digests(self) -> Tuple[str, str]:
         """recordDigests of the record and of the original it resolves to ('' when absent)."""
-        own = str(self.entry.get("recordDigest") or "")
-        other = str((self.payload_entry or {}).get("recordDigest") or "") if self.payload_from \
-            else own
+        own = self.entry.record_digest or ""
+        other = (self.payload_entry.record_digest or "") if self.payload_entry is not None \
+            and self.payload_from else own
         return own, other
 
     @property
     def timestamp(self) -> str:
-        return str(self.entry.get("timestamp", ""))
+        return self.entry.timestamp
 
     @property
     def url(self) -> str:
-        return str(self.entry.get("url", ""))
+        return self.entry.url
 
     @property
     def response(self) -> Record:
@@ -215,11 +194,11 @@ class ReplayBundle:
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def _read_checked(self, entry: Dict[str, Any]) -> Record:
-        filename = str(entry.get("filename") or "")
+    def _read_checked(self, entry: CdxjEntry) -> Record:
+        filename = entry.filename
         try:
-            offset, length = int(entry["offset"]), int(entry["length"])
-        except (KeyError, TypeError, ValueError):
+            offset, length = entry.offset, entry.length
+        except InvalidBundle:
             raise DamagedRecord("its index entry has no usable offset and length") from None
         try:
             data = self.storage.read_record_bytes(filename, offset, length)
@@ -227,10 +206,10 @@ class ReplayBundle:
             raise
         except InvalidBundle as err:
             raise DamagedRecord(err.message) from None
-        digest = entry.get("recordDigest")
+        digest = entry.record_digest
         if not check_digest(data, digest):
             raise DamagedRecord(
-                f"the stored bytes of {entry.get('url')} ({filename} at {offset}) do not match "
+                f"the stored bytes of {entry.url} ({filename} at {offset}) do not match "
                 "the recordDigest in the bundle's index: the file was changed or damaged")
         if not digest:
             return parse_record(data)
@@ -240,8 +219,8 @@ class ReplayBundle:
             self.records_cache.put(digest, record, len(record.payload) + 1024)
         return record
 
-    def candidates(self, url: str, key: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Every index entry for ``url`` (same SURT key), as dicts with ``timestamp`` added.
+    def candidates(self, url: str, key: Optional[str] = None) -> List[CdxjEntry]:
+        """Every index entry for ``url`` (same SURT key).
 
         Raises DamagedRecord when the index cannot be read. Returns a new list each time.
         """
@@ -266,12 +245,10 @@ class ReplayBundle:
         """
         key = surt_key(url)
         entries = self.candidates(url, key)
-        want = ts_seconds(ts14)
-
-        def rank(e: Dict[str, Any]) -> Tuple[float, int, int]:
-            exact = 0 if str(e.get("url", "")) == url else 1
-            ok_status = 0 if str(e.get("status", "200"))[:1] in ("2", "3") else 1
-            return (abs(ts_seconds(str(e.get("timestamp", ""))) - want), exact, ok_status)
+        def rank(e: CdxjEntry) -> Tuple[float, int, int]:
+            exact = 0 if e.url == url else 1
+            ok_status = 0 if str(e.fields.get("status", "200"))[:1] in ("2", "3") else 1
+            return (timestamps.distance(e.timestamp, ts14), exact, ok_status)
 
         entries.sort(key=rank)
         damaged: Optional[DamagedRecord] = None
@@ -305,7 +282,7 @@ class ReplayBundle:
         loc = resp.header("location")
         return bool(loc) and surt_key(urljoin(capture.url, loc)) == key
 
-    def _resolve(self, entry: Dict[str, Any]) -> Optional[Capture]:
+    def _resolve(self, entry: CdxjEntry) -> Optional[Capture]:
         record = self._read_checked(entry)
         if record.warc_type in ("response", "resource"):
             return Capture(entry, record, None)
@@ -314,25 +291,16 @@ class ReplayBundle:
         original_entry, original = self._original_of(entry, record)
         return Capture(entry, record, original, original_entry)
 
-    def _original_of(self, entry: Dict[str, Any], record: Record,
-                     hops: int = 0) -> Tuple[Dict[str, Any], Record]:
-        target = record.warc_header("WARC-Refers-To-Target-URI") or str(entry.get("url", ""))
-        target = target.strip("<>")
-        date = record.warc_header("WARC-Refers-To-Date")
-        digest = record.warc_header("WARC-Payload-Digest") or entry.get("digest")
-        options = [e for e in self.candidates(target) if not _is_revisit(e)]
-        chosen = None
-        if date:
-            d14 = to14(date)
-            chosen = next((e for e in options if e.get("timestamp") == d14), None)
-        if chosen is None and digest:
-            same = [e for e in options if e.get("digest") == digest]
-            if same:
-                want = ts_seconds(str(entry.get("timestamp", "")))
-                chosen = min(same, key=lambda e: abs(ts_seconds(str(e.get("timestamp"))) - want))
+    def _original_of(self, entry: CdxjEntry, record: Record,
+                     hops: int = 0) -> Tuple[CdxjEntry, Record]:
+        # The record's own headers first: other tools' indexes lack refersToUrl/refersToDate.
+        target = record.warc_header("WARC-Refers-To-Target-URI") or entry.url
+        chosen = pick_original(self.candidates(target.strip("<>")),
+                               record.warc_header("WARC-Refers-To-Date"),
+                               record.warc_header("WARC-Payload-Digest") or entry.digest,
+                               entry.timestamp)
         if chosen is None:
-            raise NotArchived(
-                f"the original of the revisit of {entry.get('url')} is not in this archive")
+            raise NotArchived(f"the original of the revisit of {entry.url} is not in this archive")
         original = self._read_checked(chosen)
         if original.warc_type == "revisit" and hops < MAX_REVISIT_HOPS:
             return self._original_of(chosen, original, hops + 1)
@@ -343,10 +311,6 @@ class ReplayBundle:
     def close(self) -> None:
         """Releases the open file."""
         self.storage.close()
-
-
-def _is_revisit(entry: Dict[str, Any]) -> bool:
-    return str(entry.get("mime", "")) == "warc/revisit"
 
 
 def open_bundle(path: Path, name: str) -> ReplayBundle:

@@ -43,7 +43,7 @@ def split_target(environ: dict) -> Optional[Tuple[str, str]]:
 def replay_response(bundle: Any, target: ReplayTarget) -> Tuple[Capture, Prepared]:
     """Finds, checks and prepares the capture; raises NotArchived or DamagedRecord."""
     capture = bundle.find(target.url, target.timestamp)
-    note = "" if capture.entry.get("recordDigest") else "this record has no digest of its own"
+    note = "" if capture.entry.record_digest else "this record has no digest of its own"
     own, original = capture.digests
     key = None
     if own and original:
@@ -58,7 +58,7 @@ def replay_response(bundle: Any, target: ReplayTarget) -> Tuple[Capture, Prepare
 
 
 def _etag(capture: Capture, target: ReplayTarget) -> str:
-    digest = str(capture.entry.get("recordDigest") or "")
+    digest = capture.entry.record_digest or ""
     return digest.split(":")[-1][:32] + target.modifier if digest else ""
 
 

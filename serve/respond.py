@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import codecs
-import re
 from typing import List, Optional, Tuple
 from urllib.parse import urljoin
+
+from mirrorkit.formats.charset import css_charset, declared_html, header_charset, html_charset
 
 from .archive import Capture, ReplayBundle, pretty_ts
 from .inject import banner, shim_script
@@ -63,60 +64,9 @@ def _encode_errors(err: UnicodeError) -> Tuple[bytes, int]:
 
 codecs.register_error("mirrorkit-replay", _encode_errors)
 ENCODE_ERRORS = "mirrorkit-replay"
-_META_CHARSET = re.compile(
-    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
-
-
 def media_type(content_type: Optional[str]) -> str:
     """``text/html; charset=GBK`` -> ``text/html``."""
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def header_charset(content_type: Optional[str]) -> Optional[str]:
-    """The charset parameter of a Content-Type, if it names a codec Python knows."""
-    m = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.I)
-    return _known(m.group(1)) if m else None
-
-
-def _known(name: str) -> Optional[str]:
-    name = name.strip().lower()
-    # WHATWG maps these labels to supersets; decoding with the superset is what browsers do.
-    name = {"gb2312": "gbk", "gb_2312-80": "gbk", "x-gbk": "gbk", "iso-8859-1": "cp1252",
-            "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252"}.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def sniff_charset(body: bytes, content_type: Optional[str]) -> str:
-    """The document's charset: BOM, then HTTP header, then <meta charset>, else UTF-8.
-
-    Returns a Python codec name; never raises.
-    """
-    if body.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    found = header_charset(content_type)
-    if found:
-        return found
-    m = _META_CHARSET.search(body[:4096])
-    if m:
-        found = _known(m.group(1).decode("ascii", "replace"))
-        if found and not found.startswith("utf-16"):  # a meta in an ASCII-compatible doc
-            return found
-    return "utf-8"
-
-
-def _css_charset(body: bytes, content_type: Optional[str]) -> str:
-    if body.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    found = header_charset(content_type)
-    if found:
-        return found
-    m = re.match(rb'@charset "([^"]+)";', body)
-    return (_known(m.group(1).decode("ascii", "replace")) if m else None) or "utf-8"
 
 
 class Prepared:
@@ -168,15 +118,15 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
         body = decoded
         headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
         if kind in _CSS_TYPES:
-            charset = _css_charset(body, content_type)
+            charset = css_charset(body, content_type)
             text = body.decode(charset, "surrogateescape")
             body = rewrite_css(text, urls).encode(charset, ENCODE_ERRORS)
         else:
-            charset = sniff_charset(body, content_type)
+            charset = html_charset(body, content_type)
             body = _rewrite_page(bundle, capture, body, charset, urls, modifier, prefix,
                                  record_note)
             if not header_charset(content_type) and (
-                    charset != "utf-8" or _META_CHARSET.search(body[:4096])):
+                    charset != "utf-8" or declared_html(body, None)):
                 # The injected script may push a <meta charset> past the browser's 1024-byte
                 # prescan: say in the header what the page itself declared.
                 label = "utf-8" if charset == "utf-8-sig" else charset

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 from mirrorkit.errors import InvalidBundle
+from mirrorkit.formats.cdxj import CdxjEntry
 from mirrorkit.formats.wacz import WaczReader
 
 
@@ -34,20 +35,10 @@ class BundleStorage:
         """Entries of ``pages/pages.jsonl``; raises InvalidBundle when it is malformed."""
         return self.reader.pages()
 
-    def lookup(self, key: str) -> List[Dict[str, Any]]:
-        """Every CDXJ entry with SURT key ``key`` as a dict (``timestamp`` and ``urlkey`` added).
-
-        Raises InvalidBundle when the index is damaged.
-        """
+    def lookup(self, key: str) -> List[CdxjEntry]:
+        """Every CDXJ entry with SURT key ``key``; raises InvalidBundle on a damaged index."""
         with self._index_lock:
-            entries = self.reader.index.lookup_key(key)
-        out = []
-        for e in entries:
-            d = dict(e.fields)
-            d["timestamp"] = e.timestamp
-            d["urlkey"] = e.key
-            out.append(d)
-        return out
+            return list(self.reader.index.lookup_key(key))
 
     def read_record_bytes(self, filename: str, offset: int, length: int) -> bytes:
         """The stored bytes of one record; raises InvalidBundle when out of range."""

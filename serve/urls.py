@@ -11,6 +11,8 @@ import re
 from typing import NamedTuple, Optional
 from urllib.parse import urljoin, urlsplit
 
+from mirrorkit.formats.timestamps import to14
+
 # Schemes that never leave the browser, or that the page only hands to another program: left as is.
 _KEEP_SCHEMES = ("data:", "blob:", "javascript:", "about:", "mailto:", "tel:", "sms:", "#")
 MODIFIERS = ("", "if_", "id_")
@@ -24,17 +26,6 @@ class ReplayTarget(NamedTuple):
     timestamp: str
     modifier: str
     url: str
-
-
-def pad_timestamp(ts: str) -> str:
-    """Pads a 1-14 digit timestamp to 14 digits the way Wayback does (to the start of the period).
-
-    >>> pad_timestamp("2014")
-    '20140101000000'
-    """
-    ts = ts[:14]
-    filler = "00000101000000"
-    return ts + filler[len(ts):]
 
 
 def parse_replay_path(rest: str) -> Optional[ReplayTarget]:
@@ -53,7 +44,7 @@ def parse_replay_path(rest: str) -> Optional[ReplayTarget]:
             url = "http:" + url
         elif url:
             url = "http://" + url
-    return ReplayTarget(pad_timestamp(m.group(1)), mod, url)
+    return ReplayTarget(to14(m.group(1)), mod, url)
 
 
 class UrlRewriter:

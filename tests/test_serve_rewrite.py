@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from mirrorkit.formats.charset import html_charset as sniff_charset
+from mirrorkit.formats.timestamps import to14
 from serve.inject import banner, shim_script
-from serve.respond import sniff_charset
 from serve.rewrite_css import rewrite_css
 from serve.rewrite_html import rewrite_html, rewrite_refresh, rewrite_srcset
 from serve.search import SearchIndex, query_tokens, tokens
-from serve.urls import UrlRewriter, pad_timestamp, parse_replay_path
+from serve.urls import UrlRewriter, parse_replay_path
 
 TS = "20260101120000"
 P = f"/b/{TS}/"
@@ -130,7 +131,7 @@ def test_charset_sniffing(body: bytes, ctype: str, expected: str) -> None:
 
 def test_replay_paths() -> None:
     t = parse_replay_path("2014/http://ex.org/a?b=1")
-    assert t == (pad_timestamp("2014"), "", "http://ex.org/a?b=1")
+    assert t == (to14("2014"), "", "http://ex.org/a?b=1")
     assert parse_replay_path("20140101000000if_/https:/ex.org/").url == "https://ex.org/"
     assert parse_replay_path("20140101000000id_/ex.org/x").url == "http://ex.org/x"
     assert parse_replay_path("20140101000000zz_/http://ex.org/") is None

@@ -1,28 +1,23 @@
 """Pages of a bundle: which records are pages, their titles, their visible text for search, and
 the page list (pages.jsonl).
 
-Decoding follows the HTML rules in the order a browser uses them: byte-order mark, the HTTP
-charset, a `<meta charset>` in the first bytes, then UTF-8 if the bytes are valid UTF-8, then a
-statistical guess (charset-normalizer), so a GBK or Big5 page without declarations still gives
-readable Chinese. Used only when writing bundles (not shipped in the kit).
+Decoding is `mirrorkit.formats.charset.decode_html` (the sniffer replay uses too), so a GBK or
+Big5 page without declarations still gives readable Chinese. Used only when writing bundles.
 """
 
 from __future__ import annotations
 
-import codecs
-import datetime
 import hashlib
 import html
 import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from mirrorkit.formats.cdxj import timestamp_seconds
+from mirrorkit.formats import timestamps
+from mirrorkit.formats.charset import decode_html
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
 MAX_HTML_BYTES = 8 * 1024 * 1024
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 _SKIP = {"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object",
@@ -43,56 +38,19 @@ def is_page_record(record: Any, mime: str) -> bool:
 
 
 def read_body(record: Any, limit: int = MAX_HTML_BYTES) -> Tuple[bytes, Optional[str]]:
-    """The record's body (transfer and content encodings undone, cut at `limit`), HTTP charset."""
-    charset = None
+    """The record's body (transfer and content encodings undone, cut at `limit`), Content-Type."""
     headers = record.http_headers if record.rec_type == "response" else record.rec_headers
     content_type = headers.get_header("Content-Type") if headers else None
-    if content_type:
-        m = _HTTP_CHARSET.search(content_type)
-        charset = m.group(1) if m else None
     try:
         body = record.content_stream().read(limit)
     except Exception:
         body = b""
-    return body, charset
+    return body, content_type
 
 
-def decode_html(body: bytes, http_charset: Optional[str]) -> str:
-    """Decode an HTML body the way a browser would (see the module docstring)."""
-    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                      (codecs.BOM_UTF16_BE, "utf-16-be")):
-        if body.startswith(bom):
-            return body[len(bom):].decode(name, "replace")
-    candidates: List[str] = []
-    if http_charset:
-        candidates.append(http_charset)
-    m = _META_CHARSET.search(body[:4096])
-    if m:
-        candidates.append(m.group(1).decode("ascii", "replace"))
-    for name in candidates:
-        name = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030"}.get(name.lower(), name)
-        try:
-            return body.decode(name, "replace")
-        except LookupError:
-            continue
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(body[:65536]).best()
-        if best is not None:
-            return body.decode(best.encoding, "replace")
-    except ImportError:  # pragma: no cover - charset-normalizer comes with requests
-        pass
-    return body.decode("windows-1252", "replace")
-
-
-def quick_title(body: bytes, http_charset: Optional[str]) -> Optional[str]:
+def quick_title(body: bytes, content_type: Optional[str]) -> Optional[str]:
     """The page's `<title>`, found without a full parse (for bundles without --text)."""
-    text = decode_html(body[:262144], http_charset)
+    text = decode_html(body[:262144], content_type)
     m = _TITLE.search(text)
     if not m:
         return None
@@ -100,11 +58,11 @@ def quick_title(body: bytes, http_charset: Optional[str]) -> Optional[str]:
     return title[:500] or None
 
 
-def extract_text(body: bytes, http_charset: Optional[str]) -> Tuple[Optional[str], str]:
+def extract_text(body: bytes, content_type: Optional[str]) -> Tuple[Optional[str], str]:
     """(title, visible text) of an HTML page, parsed with html5lib as browsers parse it."""
     import html5lib
 
-    document = html5lib.parse(decode_html(body, http_charset), treebuilder="etree",
+    document = html5lib.parse(decode_html(body, content_type), treebuilder="etree",
                               namespaceHTMLElements=False)
     title = None
     for element in document.iter("title"):
@@ -138,14 +96,9 @@ def _walk(element: Any, parts: List[str]) -> None:
 # -- the page list ------------------------------------------------------------------------
 
 
-def _iso(timestamp: str) -> str:
-    return datetime.datetime.fromtimestamp(timestamp_seconds(timestamp), datetime.timezone.utc) \
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _ts14(value: str) -> Optional[str]:
-    digits = re.sub(r"\D", "", value or "")
-    return digits[:14] if len(digits) >= 8 else None
+    digits = timestamps.digits14(value)
+    return digits if len(digits) >= 8 else None
 
 
 def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
@@ -177,14 +130,15 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
                 if url not in urls:
                     continue  # a page the bundle cannot show is left out of the list
                 match = _closest_html(found, url, ts)
-                page = {"url": url, "ts": _iso(ts or (match or {}).get("timestamp", "1970")),
+                when = ts or (match or {}).get("timestamp", "1970")
+                page = {"url": url, "ts": timestamps.iso(when),
                         "title": listed.get("title") or (match or {}).get("title") or url}
                 if text and match and match.get("text"):
                     page["text"] = match["text"]
                 pages.append(page)
         else:
             for html in sorted(found, key=lambda h: h["timestamp"]):
-                page = {"url": html["url"], "ts": _iso(html["timestamp"]),
+                page = {"url": html["url"], "ts": timestamps.iso(html["timestamp"]),
                         "title": html.get("title") or html["url"]}
                 if text and html.get("text"):
                     page["text"] = html["text"]
@@ -201,7 +155,7 @@ def _closest_html(found: List[Dict[str, Any]], url: str,
         return None
     if ts is None:
         return same[0]
-    return min(same, key=lambda h: abs(timestamp_seconds(h["timestamp"]) - timestamp_seconds(ts)))
+    return min(same, key=lambda h: timestamps.distance(h["timestamp"], ts))
 
 
 def pages_jsonl(pages: List[Dict[str, Any]], title: Optional[str], text: bool) -> bytes:

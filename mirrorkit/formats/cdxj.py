@@ -9,7 +9,6 @@ Python 3.9-safe: shipped in the USB kit; needs only warcio (and only for buildin
 from __future__ import annotations
 
 import bisect
-import calendar
 import contextlib
 import hashlib
 import io
@@ -19,6 +18,7 @@ from collections import OrderedDict
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mirrorkit.errors import InvalidBundle, WarcError
+from mirrorkit.formats import timestamps
 from mirrorkit.formats.surt import surt_key
 
 __all__ = [
@@ -262,17 +262,6 @@ def write_compressed_index(lines: List[bytes], cdx_out: IO[bytes], idx_out: IO[b
 # Reading
 
 
-def timestamp_seconds(timestamp: str) -> int:
-    """Seconds since 1970 of a (possibly short) 14-digit timestamp; raises ValueError."""
-    digits = (timestamp + "19700101000000"[len(timestamp):])[:14]
-    if not digits.isdigit():
-        raise ValueError(f"not a timestamp: {timestamp!r}")
-    parts = [int(digits[0:4]), int(digits[4:6]) or 1, int(digits[6:8]) or 1,
-             int(digits[8:10]), int(digits[10:12]), int(digits[12:14])]
-    return calendar.timegm((parts[0], min(parts[1], 12), min(parts[2], 31),
-                            min(parts[3], 23), min(parts[4], 59), min(parts[5], 59)))
-
-
 class IndexReader:
     """Finds CDXJ entries by URL or key prefix, reading as little of the index as it can.
 
@@ -434,32 +423,38 @@ class IndexReader:
 
 def closest_entry(entries: Iterable[CdxjEntry], timestamp: str) -> Optional[CdxjEntry]:
     """Of `entries`, the one captured nearest to `timestamp` (earlier wins a tie); never raises."""
-    try:
-        target = timestamp_seconds(timestamp)
-    except ValueError:
-        target = None
     best: Optional[CdxjEntry] = None
-    best_distance = 0
+    best_distance = float("inf")
     for entry in entries:
-        try:
-            distance = abs(timestamp_seconds(entry.timestamp) - target) if target is not None \
-                else 0
-        except ValueError:
-            continue
-        if best is None or distance < best_distance:
-            best, best_distance = entry, distance
+        d = timestamps.distance(entry.timestamp, timestamp)
+        if best is None or d < best_distance:
+            best, best_distance = entry, d
     return best
+
+
+def pick_original(candidates: Iterable[CdxjEntry], refers_date: Optional[str],
+                  payload_digest: Optional[str], near: str) -> Optional[CdxjEntry]:
+    """The original a revisit stands for, among the index entries of its target URL.
+
+    The one rule bundling, `verify --deep` and replay share: the capture at the revisit's
+    WARC-Refers-To-Date (compared to the second), else the capture with the same payload digest
+    nearest in time to `near` (URL-agnostic revisits carry no date). Revisits are never
+    originals. Never raises.
+    """
+    options = [e for e in candidates if e.mime != "warc/revisit"]
+    if refers_date:
+        want = timestamps.to14(refers_date)
+        for entry in options:
+            if timestamps.to14(entry.timestamp) == want:
+                return entry
+    if not payload_digest:
+        return None
+    return closest_entry([e for e in options if e.digest == payload_digest], near)
 
 
 def find_original(reader: IndexReader, revisit: CdxjEntry) -> Optional[CdxjEntry]:
     """The original of a revisit (by refers-to URL and date, else digest) or None; raises
     InvalidBundle on a damaged index."""
     target_url = str(revisit.fields.get("refersToUrl") or revisit.url)
-    refers_date = revisit.fields.get("refersToDate")
-    candidates = [e for e in reader.lookup(target_url) if e.mime != "warc/revisit"]
-    if refers_date:
-        for entry in candidates:
-            if entry.timestamp == refers_date:
-                return entry
-    same_digest = [e for e in candidates if revisit.digest and e.digest == revisit.digest]
-    return closest_entry(same_digest, revisit.timestamp)
+    return pick_original(reader.lookup(target_url), revisit.fields.get("refersToDate"),
+                         revisit.digest, revisit.timestamp)

@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+from mirrorkit.formats.timestamps import digits14
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
 
 _MAX_HTTP_HEAD = 1024 * 1024
@@ -348,11 +349,6 @@ def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, _Re
                             "records were checked against their own WARC digests only")
 
 
-def _ts14(date: str) -> str:
-    """A WARC date reduced to its 14 digits, so 1.0/1.1 precisions compare equal."""
-    return "".join(c for c in date if c.isdigit())[:14]
-
-
 def _key(url: str) -> str:
     """The SURT key pywb and ReplayWeb.page resolve revisits by (so http/https, www. match)."""
     from mirrorkit.formats.surt import surt_key
@@ -369,7 +365,7 @@ def _check_revisits(by_file: Dict[str, Dict[int, _Record]], result: DeepResult) 
     for records in by_file.values():
         for rec in records.values():
             if rec.rec_type in ("response", "resource"):
-                originals.add((_key(rec.url), _ts14(rec.date)))
+                originals.add((_key(rec.url), digits14(rec.date)))
                 by_digest.add((_key(rec.url), rec.payload_digest))
     for fname, records in by_file.items():
         for rec in records.values():
@@ -380,7 +376,7 @@ def _check_revisits(by_file: Dict[str, Dict[int, _Record]], result: DeepResult) 
             key = _key(target_url)
             # The rule bundle and replay (index.find_original) apply: same URL, and the
             # refers-to date or else the same payload.
-            ok = ((target_date and (key, _ts14(target_date)) in originals)
+            ok = ((target_date and (key, digits14(target_date)) in originals)
                   or (key, rec.payload_digest) in by_digest)
             if not ok:
                 result.problem(file=fname, offset=rec.offset, url=rec.url, type="revisit",
