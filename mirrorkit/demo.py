@@ -119,14 +119,5 @@ def _serve(bundle: Path, fingerprint: str, port: int, open_browser: bool,
     server = start_server([bundle], port=port, fingerprint=fingerprint)
     result.url = server.url
     say(f"7. Serving the kit's bundle at {server.url} (Ctrl+C to stop)")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(server.url)
-    try:
-        server.run()  # waitress returns from here on Ctrl+C
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    server.serve_forever(open_browser)
     say("Stopped.")

@@ -75,6 +75,28 @@ class ReplayServer:
         t.start()
         return t
 
+    def lan_lines(self, label: str) -> List[str]:
+        """``label: URL`` for each LAN address, then the first one as a terminal QR code."""
+        lines = [f"{label}: {url}" for url in self.lan_urls]
+        art = qr_text(self.lan_urls[0]) if self.lan_urls else None
+        return lines + ([art] if art else [])
+
+    def serve_forever(self, open_browser: bool = False) -> None:
+        """Opens the reader in the default browser if asked, serves until Ctrl-C (or SIGTERM
+        turned into KeyboardInterrupt by the caller), then closes. The one "serve and open" of
+        `mirrorkit serve`, the kit's reader and the demo."""
+        try:
+            if open_browser:
+                import webbrowser
+
+                # after run() has started accepting, so the first request is not refused
+                threading.Timer(0.5, webbrowser.open, [self.url]).start()
+            self.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Stops listening and closes the bundle files."""
         self.server.close()

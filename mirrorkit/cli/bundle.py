@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
 import click
 
 from mirrorkit.cli._output import emit_json, progress_enabled
-
-
-def _passphrase_for(key_path: Path) -> Optional[str]:
-    """MIRRORKIT_PASSPHRASE, or a prompt when the key file is encrypted and we have a terminal."""
-    env = os.environ.get("MIRRORKIT_PASSPHRASE")
-    if env is not None:
-        return env
-    try:
-        head = key_path.read_bytes()[:200]
-    except OSError:
-        return None  # the signing module reports the missing/unreadable key
-    if b"ENCRYPTED" not in head or not sys.stdin.isatty():
-        return None  # the signing module then says the passphrase is needed, and how to give it
-    return str(click.prompt(f"Passphrase for {key_path}", hide_input=True, err=True))
+from mirrorkit.cli._passphrase import passphrase_for_key
 
 
 def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], Any]:
@@ -81,7 +66,7 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
     from mirrorkit.formats.wacz import bundle_summary
     from mirrorkit.trust import signing
 
-    key = signing.load_private_key(key_path, _passphrase_for(key_path))
+    key = signing.load_private_key(key_path, passphrase_for_key(key_path))
     update, bar = _progress_bar(progress_enabled(False, as_json))
     if bar is not None:
         with bar:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import click
 
 from mirrorkit.cli._output import emit_json
+from mirrorkit.cli._passphrase import ask_passphrase, passphrase_for_key
 from mirrorkit.errors import UsageError
-
-PASSPHRASE_ENV = "MIRRORKIT_PASSPHRASE"
 
 
 def _slug(name: str) -> str:
@@ -25,18 +22,6 @@ def _keys_dir() -> Path:
     from mirrorkit.trust.store import config_dir
 
     return config_dir() / "keys"
-
-
-def _passphrase(confirm: bool) -> str:
-    """The passphrase from MIRRORKIT_PASSPHRASE, or asked for on the terminal."""
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value is not None:
-        return value
-    if not sys.stdin.isatty():
-        raise UsageError(f"a passphrase is needed: set {PASSPHRASE_ENV} when not at a terminal",
-                         hint="or make an unencrypted key with --no-passphrase")
-    return str(click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm,
-                            err=True))
 
 
 def _default_key() -> Path:
@@ -55,8 +40,7 @@ def load_key(path: Optional[str]) -> Any:
     from mirrorkit.trust.signing import KeyPermissionError, load_private_key
 
     key_path = Path(path) if path else _default_key()
-    head = key_path.read_bytes()[:4096] if key_path.is_file() else b""
-    passphrase = _passphrase(confirm=False) if b"ENCRYPTED" in head else None
+    passphrase = passphrase_for_key(key_path)
     try:
         return load_private_key(key_path, passphrase)
     except KeyPermissionError as err:
@@ -101,7 +85,7 @@ def generate(name: str, out: Optional[str], no_passphrase: bool, as_json: bool) 
     else:
         path = _keys_dir() / f"{_slug(name)}.key"
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    passphrase = None if no_passphrase else _passphrase(confirm=True)
+    passphrase = None if no_passphrase else ask_passphrase(confirm=True)
     if passphrase is not None and len(passphrase) < 12:
         # PKCS#8 files use a light PBKDF2 (cryptography's choice): length is the defence.
         click.secho("warning: short passphrase; anyone who copies the key file can try to "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional, Tuple
@@ -10,6 +9,7 @@ from typing import Optional, Tuple
 import click
 
 from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.cli._passphrase import ask_passphrase
 
 
 @click.group(name="qr")
@@ -47,11 +47,7 @@ def key_command(key_path: Optional[Path], pub_path: Optional[Path], out: Path,
     """
     from mirrorkit.qr.card import load_card_key, write_card
 
-    def ask() -> Optional[str]:
-        env = os.environ.get("MIRRORKIT_PASSPHRASE")
-        return env if env is not None else click.prompt("Passphrase", hide_input=True, err=True)
-
-    key = load_card_key(key_path, pub_path, ask)
+    key = load_card_key(key_path, pub_path, ask_passphrase)
     warnings = write_card(key, out)
     if as_json:
         emit_json({"card": str(out), "name": key.name, "fingerprint": key.fingerprint,

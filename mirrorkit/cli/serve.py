@@ -44,36 +44,22 @@ def command(bundles: Tuple[Path, ...], host: str, port: int, lan: bool, open_bro
 
     Exit codes: 0 stopped normally (Ctrl-C), 1 cannot listen, 2 bad arguments or missing file.
     """
-    from serve.server import qr_text, start_server
+    from serve.server import start_server
 
     server = start_server(bundles, host=host, port=port, lan=lan, fingerprint=fingerprint)
-    try:
-        if as_json:
-            click.echo(json.dumps({"url": server.url, "lan": server.lan_urls, "bundles": [
-                {"name": b.name, "file": str(b.path)} for b in server.bundles]}))
-        else:
-            click.echo(f"Serving {len(server.bundles)} bundle(s) at {server.url}")
-            if lan:
-                if not server.lan_urls:
-                    click.echo("No network address found: is this computer on a Wi-Fi or LAN?")
-                for url in server.lan_urls:
-                    click.echo(f"On this network: {url}")
-                if server.lan_urls:
-                    art = qr_text(server.lan_urls[0])
-                    if art:
-                        click.echo(art)
-            click.echo("Verifying each bundle in the background; press Ctrl+C to stop.")
-        _report_in_background(server, as_json)
-        if open_browser:
-            import threading
-            import webbrowser
-
-            threading.Timer(0.5, webbrowser.open, [server.url]).start()
-        server.run()
-    except KeyboardInterrupt:
-        click.echo("Stopped.", err=True)
-    finally:
-        server.close()
+    if as_json:
+        click.echo(json.dumps({"url": server.url, "lan": server.lan_urls, "bundles": [
+            {"name": b.name, "file": str(b.path)} for b in server.bundles]}))
+    else:
+        click.echo(f"Serving {len(server.bundles)} bundle(s) at {server.url}")
+        if lan and not server.lan_urls:
+            click.echo("No network address found: is this computer on a Wi-Fi or LAN?")
+        for line in server.lan_lines("On this network"):
+            click.echo(line)
+        click.echo("Verifying each bundle in the background; press Ctrl+C to stop.")
+    _report_in_background(server, as_json)
+    server.serve_forever(open_browser)
+    click.echo("Stopped.", err=True)
     return 0
 
 

@@ -136,32 +136,19 @@ def _report_when_verified(bundles: Sequence[Any], typed: Optional[str]) -> None:
 
 
 def _serve(paths: Sequence[Path], args: argparse.Namespace) -> int:
-    from serve.server import qr_text, start_server
+    from serve.server import start_server
 
     # The app verifies every bundle in the background (one pass over each file) and never
     # replays a failed one as good; we print its verdicts as they come.
     server = start_server([str(p) for p in paths], port=args.port, lan=args.lan,
                           fingerprint=args.fingerprint)
     _say(f"Serving at 正在提供: {server.url}")
-    for url in server.lan_urls:
-        _say(f"On this network 局域网地址: {url}")
-    if server.lan_urls:
-        qr = qr_text(server.lan_urls[0])
-        if qr:
-            _say(qr)
+    for line in server.lan_lines("On this network 局域网地址"):
+        _say(line)
     _say("Press Ctrl+C to stop. 按 Ctrl+C 停止。")
     threading.Thread(target=_report_when_verified, args=(server.bundles, args.fingerprint),
                      daemon=True).start()
-    if not args.no_browser:
-        import webbrowser
-
-        threading.Timer(0.5, webbrowser.open, [server.url]).start()
-    try:
-        server.run()  # waitress returns from here on Ctrl+C (or SIGTERM, see _stop_on_signals)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    server.serve_forever(not args.no_browser)  # Ctrl+C, or SIGTERM (see _stop_on_signals)
     _say("Stopped. 已停止。")
     return EXIT_OK
 
