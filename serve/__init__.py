@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from flask import Flask
+from jinja2 import PackageLoader
 
 from mirrorkit.errors import MirrorkitError, UsageError
 
@@ -112,6 +113,29 @@ def host_guard(wsgi: Any, extra: Iterable[str]) -> Any:
     return app
 
 
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".png": "image/png", ".svg": "image/svg+xml", ".woff2": "font/woff2"}
+
+
+def _static_file(filename: str) -> Any:
+    """One of the reader's own static files, read from the package (a folder or the zipapp)."""
+    from importlib.resources import files
+
+    from flask import Response, abort
+
+    suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
+    # Only plain names inside static/: nothing the URL names can climb out of it.
+    if "/" in filename or "\\" in filename or filename.startswith(".") or \
+            suffix not in _STATIC_TYPES:
+        abort(404)
+    resource = files("serve").joinpath("static").joinpath(filename)
+    if not resource.is_file():
+        abort(404)
+    response = Response(resource.read_bytes(), mimetype=_STATIC_TYPES[suffix])
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] = None) -> Flask:
     """Builds the replay app for the given WACZ files.
 
@@ -140,9 +164,11 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
             opened.append(BrokenBundle(p, name, err.message))
     bundle_set = BundleSet(opened)
 
-    here = Path(__file__).resolve().parent
-    app = Flask(__name__, static_folder=str(here / "static"), static_url_path="/_mk/static",
-                template_folder=str(here / "templates"))
+    # Templates and static files are read as package resources, never as paths: the USB kit
+    # runs this package from inside its zipapp, and unpacking it would leave traces behind.
+    app = Flask(__name__, static_folder=None, template_folder=None)
+    app.jinja_loader = PackageLoader("serve", "templates")
+    app.add_url_rule("/_mk/static/<path:filename>", endpoint="static", view_func=_static_file)
     app.url_map.merge_slashes = False  # "/<ts>/http://host/" must keep its "//"
     app.url_map.strict_slashes = False
     app.config.update({k.upper(): v for k, v in cfg.items() if isinstance(k, str)})

@@ -187,10 +187,11 @@ def _serve_and_read(kit: Path, signed: Dict[str, str], tmp_path: Path,
         assert "OK, trusted" in text and signed["fingerprint"] in text
         url = next(line.split(": ", 1)[1].strip() for line in seen if "Serving at" in line)
         assert url.startswith("http://127.0.0.1:")
-        assert list(tmp.iterdir()), "the zipapp is unpacked into a private temporary folder"
         with urllib.request.urlopen(url, timeout=30) as resp:
             index = resp.read().decode("utf-8")
         assert "IANA (kit test)" in index and "state-trusted" in index
+        with urllib.request.urlopen(url + "_mk/static/style.css", timeout=30) as resp:
+            assert resp.status == 200 and b"{" in resp.read()  # read from inside the zipapp
         with urllib.request.urlopen(url + "iana/", timeout=30) as resp:
             listing = resp.read().decode("utf-8")
         page = next(part.split('"', 1)[0] for part in listing.split('href="/iana/')[1:]
@@ -204,8 +205,29 @@ def _serve_and_read(kit: Path, signed: Dict[str, str], tmp_path: Path,
         rest, _ = proc.communicate(timeout=30)
         watchdog.cancel()
     assert proc.returncode == 0, rest
-    assert not list(tmp.iterdir()), "the unpacked copy must be removed on exit"
+    assert not list(tmp.iterdir()), "the reader runs from its zipapp and writes no temp files"
     return text + rest
+
+
+def test_zipapp_leaves_no_trace_after_sigkill(kit: Path, tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    before = {p.name for p in kit.iterdir()}
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home))
+    env.pop("MIRRORKIT_HOME", None)
+    proc = _isolated(["--no-browser", "--port", "0"], kit, env)
+    try:
+        seen = "".join(_lines_until(proc, "Serving at"))
+        url = seen.rsplit("Serving at 正在提供: ", 1)[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            assert resp.status == 200
+    finally:
+        proc.kill()  # SIGKILL: no clean-up code runs
+        proc.communicate(timeout=30)
+    assert not list(tmp.iterdir()) and not list(home.iterdir())
+    assert {p.name for p in kit.iterdir()} == before  # not even a __pycache__
 
 
 def test_zipapp_serves_and_verifies_with_no_site_packages(

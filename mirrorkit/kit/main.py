@@ -3,19 +3,17 @@
 
 It verifies every bundle (default: each .wacz next to the .pyz), then serves the ones that pass
 with waitress on 127.0.0.1 and opens the browser. It must run on Python >= 3.9 with nothing but
-the standard library and what the zipapp carries: Flask reads its templates from real files, so
-the archive's contents are unpacked into a private temporary folder that is removed on exit.
+the standard library and what the zipapp carries. Everything is imported and read (templates,
+static files) from inside the zipapp itself: nothing is unpacked, so nothing is left on the
+reader's computer, even after a kill -9.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
-import tempfile
 import threading
-import zipfile
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
@@ -57,22 +55,6 @@ def _here() -> Path:
     """The folder holding the .pyz (or this file, when run from a source tree)."""
     here = Path(__file__).resolve().parent
     return here.parent if here.is_file() else here
-
-
-def _unpack() -> Optional[Path]:
-    """Unpack the zipapp into a private temp folder and import from there; None outside a pyz."""
-    archive = Path(__file__).resolve().parent
-    if not archive.is_file() or not zipfile.is_zipfile(str(archive)):
-        return None
-    target = Path(tempfile.mkdtemp(prefix="mirrorkit-reader-"))
-    try:
-        with zipfile.ZipFile(str(archive)) as zf:
-            zf.extractall(str(target), [n for n in zf.namelist() if n != "__main__.py"])
-    except BaseException:  # disk full, damaged .pyz, Ctrl+C: leave nothing behind
-        shutil.rmtree(str(target), ignore_errors=True)
-        raise
-    sys.path.insert(0, str(target))
-    return target
 
 
 def _bundles(args: argparse.Namespace) -> List[Path]:
@@ -158,7 +140,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _stop_on_signals() -> None:
-    """Stop cleanly (and remove the unpacked copy) when killed or the terminal closes."""
+    """Stop cleanly (close the bundle files) when killed or the terminal closes."""
     import signal
 
     for name in ("SIGTERM", "SIGHUP", "SIGBREAK"):
@@ -188,11 +170,6 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     _stop_on_signals()
     try:
-        unpacked = _unpack()
-    except (OSError, zipfile.BadZipFile) as err:
-        _err(f"error: cannot unpack the reader 无法解压阅读程序: {err}")
-        return EXIT_FAILED
-    try:
         from mirrorkit.errors import MirrorkitError
         from mirrorkit.trust.signing import backend_name, normalize_fingerprint
 
@@ -220,9 +197,6 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         _err(f"error: the reader stopped on an unexpected problem 意外错误: "
              f"{type(err).__name__}: {err}")
         return EXIT_FAILED
-    finally:
-        if unpacked is not None:
-            shutil.rmtree(str(unpacked), ignore_errors=True)
 
 
 if __name__ == "__main__":

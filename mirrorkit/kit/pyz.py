@@ -307,8 +307,24 @@ def collect_files() -> Tuple[Dict[str, bytes], Dict[str, str], List[str]]:
             vendored.append(Path(str(source[1])).name)
         for rel, data in _dist_files(name, source):
             files.setdefault(rel, data)
+    _regular_packages(files)
     versions = {name: version for name, (version, _src) in sorted(resolved.items())}
     return files, versions, vendored
+
+
+def _regular_packages(files: Dict[str, bytes]) -> None:
+    """Give each folder of modules under a package an empty `__init__.py` if it has none.
+
+    zipimport cannot import namespace packages (PEP 420) such as `flask.sansio`, and the reader
+    runs straight from its zipapp: those folders become regular packages inside it."""
+    for name in list(files):
+        parts = name.split("/")[:-1]
+        if not name.endswith(".py") or not parts:
+            continue
+        for depth in range(1, len(parts) + 1):
+            init = "/".join(parts[:depth]) + "/__init__.py"
+            if depth > 1 or "/".join(parts[:1]) + "/__init__.py" in files:
+                files.setdefault(init, b"")
 
 
 def build_zipapp(dest: Path) -> ZipappInfo:
