@@ -125,11 +125,11 @@ def create_lite_bundle(
 ) -> LiteResult:
     """Write a signed lite WACZ of `captures` (HTML and CSS only), within `max_bytes` if given.
 
-    `options` go to `mirrorkit.bundle.create_bundle` (title, collection, sequence, ...). Raises
+    `options` go to `mirrorkit.bundle.writer.create_bundle` (title, collection, sequence, ...). Raises
     `UsageError` when the capture has no page or even its first page alone exceeds `max_bytes`,
     and whatever `create_bundle` raises.
     """
-    from mirrorkit.bundle import create_bundle
+    from mirrorkit.bundle.writer import create_bundle
 
     if max_bytes is not None and max_bytes < 2000:
         raise UsageError("--max-bytes below 2000 cannot hold even an empty signed bundle")

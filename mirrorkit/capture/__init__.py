@@ -1,4 +1,6 @@
-"""The crawler behind `mirrorkit capture`: whole sites into standard WARC files, resumably.
+"""Capture stage: the crawler behind `mirrorkit capture`, whole sites into WARC files, resumably.
+
+May import: formats, errors (and requests, selectolax, tinycss2). Nothing in the kit imports it.
 
 Modules: urls (canonical form, scope), extract (HTML/CSS links), robots, fetch (exact bytes),
 frontier (per-host politeness), state (resume journal), output (the folder), crawler (threads).

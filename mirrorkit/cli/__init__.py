@@ -1,5 +1,7 @@
 """The `mirrorkit` command: a click group whose commands live one per module in this package.
 
+The top layer: may import every stage; nothing imports it.
+
 Commands only parse arguments, call one library function, print and choose the exit code. Every
 `MirrorkitError` is caught here, once, and turned into a one-line message and its exit code.
 """
