@@ -125,7 +125,7 @@ def create_lite_bundle(
 ) -> LiteResult:
     """Write a signed lite WACZ of `captures` (HTML and CSS only), within `max_bytes` if given.
 
-    `options` go to `mirrorkit.bundle.writer.create_bundle` (title, collection, sequence, ...). Raises
+    `options` go to `writer.create_bundle` (title, collection, sequence, ...). Raises
     `UsageError` when the capture has no page or even its first page alone exceeds `max_bytes`,
     and whatever `create_bundle` raises.
     """
