@@ -209,7 +209,9 @@ def _check_signature(manifests: Dict[str, Any], report: Report) -> None:
 
 
 def _check_resources(bundle: BundleZip, package: Dict[str, Any], report: Report,
-                     progress: Optional[Callable[[int], None]]) -> None:
+                     progress: Optional[Callable[[int], None]],
+                     known: Optional[Dict[str, str]] = None) -> None:
+    """Every listed file's size and hash; `known` holds digests the deep scan already took."""
     problems: List[str] = []
     listed = set()
     todo = []
@@ -245,7 +247,8 @@ def _check_resources(bundle: BundleZip, package: Dict[str, Any], report: Report,
     for name in sorted(set(bundle.members) - listed - {DATAPACKAGE, DIGEST}):
         problems.append(f"{name} is in the ZIP but not listed in datapackage.json")
     for member, digest in todo:
-        if hash_member(bundle, member, progress) != digest:
+        actual = (known or {}).get(member.name) or hash_member(bundle, member, progress)
+        if actual != digest:
             problems.append(f"{member.name}: content does not match its hash (changed or "
                             f"damaged)")
     report.bundle["files"] = len(listed)
@@ -294,11 +297,11 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
     return block
 
 
-def _check_deep(bundle: BundleZip, report: Report,
-                progress: Optional[Callable[[int], None]]) -> None:
+def _check_deep(bundle: BundleZip, report: Report, progress: Optional[Callable[[int], None]],
+                scanned: Any) -> None:
     from mirrorkit.verify.deep import deep_check
 
-    result = deep_check(bundle, progress)
+    result = deep_check(bundle, progress, scanned)
     report.damaged = result.problems
     report.warnings.extend(result.notes)
     counts = (f"{result.records} WARC records, {result.index_entries} index entries, "
@@ -391,6 +394,13 @@ def _run_checks(bundle: BundleZip, report: Report, deep: bool,
     """The integrity checks after the ZIP opened; failures are recorded, not raised."""
     manifests = None
     block = None
+    scanned = None
+    if deep:
+        from mirrorkit.verify.deep import scan_warcs
+
+        # One read of each WARC serves both the manifest hashes and the record checks.
+        scanned = scan_warcs(bundle, progress)
+    known = {name: warc.file_digest for name, warc in (scanned or {}).items()}
     try:
         manifests = _check_datapackage(bundle, report)
     except MirrorkitError as err:
@@ -401,7 +411,7 @@ def _run_checks(bundle: BundleZip, report: Report, deep: bool,
         except MirrorkitError as err:
             report.add("signature", "fail", err.message)
         try:
-            _check_resources(bundle, manifests["package"], report, progress)
+            _check_resources(bundle, manifests["package"], report, progress, known)
         except MirrorkitError as err:
             report.add("resources", "fail", err.message)
         block = _check_publisher(manifests["package"], report)
@@ -409,7 +419,7 @@ def _run_checks(bundle: BundleZip, report: Report, deep: bool,
         report.add("signature", "skip", "no usable manifest to check the signature against")
     if deep:
         try:
-            _check_deep(bundle, report, progress)
+            _check_deep(bundle, report, progress, scanned)
         except MirrorkitError as err:
             report.add("records", "fail", err.message)
     return block

@@ -7,9 +7,6 @@ Python 3.9-safe: needs only warcio and the stdlib.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -17,12 +14,10 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from mirrorkit.formats.timestamps import digits14
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
+from mirrorkit.verify.scan import Record, ScannedWarc, scan_warc
 
-_MAX_HTTP_HEAD = 1024 * 1024
-_MAX_DECHUNK = 64 * 1024 * 1024
 _MAX_INDEX_LINE = 1024 * 1024
 _MAX_PROBLEMS = 1000
-_HTTP_TYPES = ("response", "request", "revisit")
 
 
 @dataclass
@@ -38,214 +33,6 @@ class DeepResult:
     def problem(self, **entry: Any) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(entry)
-
-
-@dataclass
-class _Record:
-    offset: int
-    length: int
-    rec_type: str
-    url: str
-    date: str
-    payload_digest: str
-    refers_url: str = ""
-    refers_date: str = ""
-
-
-class _Slice(io.RawIOBase):
-    """A read-only, seekable window [start, end) of the bundle file (a STORED member)."""
-
-    def __init__(self, fh: Any, start: int, end: int, progress: Progress = None) -> None:
-        self._fh, self._start, self._end, self._pos = fh, start, end, start
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos - self._start
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: self._start, 1: self._pos, 2: self._end}[whence]
-        self._pos = min(max(self._start, base + offset), self._end)
-        return self.tell()
-
-    def readinto(self, buf: Any) -> int:
-        want = min(len(buf), self._end - self._pos)
-        if want <= 0:
-            return 0
-        self._fh.seek(self._pos)
-        data = self._fh.read(want)
-        buf[: len(data)] = data
-        self._pos += len(data)
-        if self._progress:
-            self._progress(len(data))
-        return len(data)
-
-
-def _digest_matches(claimed: str, data_digests: Dict[str, Any]) -> Optional[bool]:
-    """Whether a WARC digest header (`sha1:BASE32`, `sha256:hex`, ...) matches; None if the
-    algorithm is unknown."""
-    if ":" not in claimed:
-        return None
-    algo, value = claimed.split(":", 1)
-    algo = algo.strip().lower().replace("-", "")
-    hasher = data_digests.get(algo)
-    if hasher is None:
-        return None
-    raw = hasher.digest()
-    value = value.strip()
-    candidates = {base64.b32encode(raw).decode("ascii"), raw.hex()}
-    return value.upper().rstrip("=") in {c.upper().rstrip("=") for c in candidates}
-
-
-def _new_hashers(claims: List[str]) -> Dict[str, Any]:
-    out = {}
-    for claim in claims:
-        algo = claim.split(":", 1)[0].strip().lower().replace("-", "")
-        if algo in ("sha1", "sha256", "sha512", "md5") and algo not in out:
-            out[algo] = hashlib.new(algo)
-    return out
-
-
-def _dechunk(body: bytes) -> Optional[bytes]:
-    """Remove HTTP chunked framing; None when the body is not validly chunked."""
-    out: List[bytes] = []
-    pos = 0
-    while True:
-        end = body.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        try:
-            size = int(body[pos:end].split(b";", 1)[0].strip() or b"x", 16)
-        except ValueError:
-            return None
-        pos = end + 2
-        if size == 0:
-            return b"".join(out)
-        out.append(body[pos:pos + size])
-        pos += size + 2
-        if pos > len(body):
-            return None
-
-
-def _check_record_digests(record: Any, result: DeepResult, where: Dict[str, Any]) -> None:
-    """Stream a record's block through its block and payload digests; record mismatches."""
-    headers = record.rec_headers
-    block_claim = headers.get_header("WARC-Block-Digest") or ""
-    payload_claim = headers.get_header("WARC-Payload-Digest") or ""
-    if record.rec_type == "revisit":
-        payload_claim = ""  # it names the original's payload; the revisit carries none
-    block_h = _new_hashers([block_claim] if block_claim else [])
-    payload_h = _new_hashers([payload_claim] if payload_claim else [])
-    http = (record.rec_type in _HTTP_TYPES
-            and "application/http" in (headers.get_header("Content-Type") or ""))
-    head = b""
-    in_body = not http
-    chunked = False
-    body_buf: Optional[List[bytes]] = [] if payload_h else None
-    body_len = 0
-    stream = record.raw_stream
-    while True:
-        chunk = stream.read(1024 * 1024)
-        if not chunk:
-            break
-        for h in block_h.values():
-            h.update(chunk)
-        if not payload_h:
-            continue
-        if not in_body:
-            head += chunk
-            cut = head.find(b"\r\n\r\n")
-            if cut < 0:
-                if len(head) > _MAX_HTTP_HEAD:
-                    in_body, chunk = True, b""  # no HTTP head: give up on the payload digest
-                    payload_h = {}
-                continue
-            chunked = b"chunked" in head[:cut].lower() and b"transfer-encoding" in head.lower()
-            chunk, in_body = head[cut + 4:], True
-        for h in payload_h.values():
-            h.update(chunk)
-        if body_buf is not None and chunked:
-            body_len += len(chunk)
-            if body_len <= _MAX_DECHUNK:
-                body_buf.append(chunk)
-            else:
-                body_buf = None
-    if block_claim and _digest_matches(block_claim, block_h) is False:
-        result.problem(problem="WARC-Block-Digest does not match the record", **where)
-    if payload_claim and payload_h and in_body:
-        ok = _digest_matches(payload_claim, payload_h)
-        if ok is False and chunked and body_buf is not None:
-            # formats.md: the payload digest is over the dechunked body; writers differ.
-            plain = _dechunk(b"".join(body_buf))
-            if plain is not None:
-                fresh = _new_hashers([payload_claim])
-                for h in fresh.values():
-                    h.update(plain)
-                ok = _digest_matches(payload_claim, fresh)
-        if ok is False:
-            result.problem(problem="WARC-Payload-Digest does not match the payload", **where)
-
-
-def _scan_warc(bundle: BundleZip, member: Member, result: DeepResult,
-               progress: Progress) -> List[_Record]:
-    """Parse one STORED WARC member record by record, checking each record's own digests."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    fname = member.name.split("/", 1)[1]
-    records: List[_Record] = []
-    # Unbuffered on purpose: warcio buffers itself (and misreads through io.BufferedReader).
-    raw = _Slice(bundle.fh, member.data_start, member.data_end, progress)
-    offset = 0
-    try:
-        it = ArchiveIterator(raw, no_record_parse=True, block_size=256 * 1024)
-        for record in it:
-            headers = record.rec_headers
-            url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
-            where = {"file": fname, "offset": offset, "url": url, "type": record.rec_type}
-            before = len(result.problems)
-            _check_record_digests(record, result, where)
-            it.read_to_end(record)
-            # warcio knows a record's offset only once it has been read to its end.
-            offset = it.get_record_offset()
-            for problem in result.problems[before:]:
-                problem["offset"] = offset
-            records.append(_Record(
-                offset=offset, length=it.get_record_length(), rec_type=record.rec_type or "",
-                url=url, date=(headers.get_header("WARC-Date") or "").strip(),
-                payload_digest=(headers.get_header("WARC-Payload-Digest") or "").strip(),
-                refers_url=(headers.get_header("WARC-Refers-To-Target-URI") or "").strip(),
-                refers_date=(headers.get_header("WARC-Refers-To-Date") or "").strip()))
-            result.records += 1
-    except Exception as err:  # warcio raises ArchiveLoadFailed, zlib.error, ValueError, ...
-        result.problem(file=fname, offset=offset, url="", type="",
-                       problem=f"the WARC cannot be read from here on ({type(err).__name__}: "
-                               f"{str(err)[:120]})")
-    return records
-
-
-def _record_hashes(bundle: BundleZip, member: Member, records: List[_Record]) -> Dict[int, str]:
-    """sha256 of each record's stored bytes (its gzip member), keyed by offset."""
-    out = {}
-    fh = bundle.fh
-    for rec in records:
-        if rec.length <= 0 or member.data_start + rec.offset + rec.length > member.data_end:
-            continue
-        digest = hashlib.sha256()
-        pos, end = member.data_start + rec.offset, member.data_start + rec.offset + rec.length
-        while pos < end:
-            fh.seek(pos)
-            data = fh.read(min(4 * 1024 * 1024, end - pos))
-            if not data:
-                break
-            digest.update(data)
-            pos += len(data)
-        out[rec.offset] = "sha256:" + digest.hexdigest()
-    return out
 
 
 def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes]]:
@@ -310,7 +97,7 @@ def _index_entries(bundle: BundleZip, result: DeepResult) -> List[Dict[str, Any]
     return entries
 
 
-def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, _Record]],
+def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, Record]],
                  hashes: Dict[str, Dict[int, str]], result: DeepResult) -> None:
     missing_digest = 0
     for entry in entries:
@@ -359,7 +146,7 @@ def _key(url: str) -> str:
         return url
 
 
-def _check_revisits(by_file: Dict[str, Dict[int, _Record]], result: DeepResult) -> None:
+def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult) -> None:
     originals: Set[Tuple[str, str]] = set()
     by_digest: Set[Tuple[str, str]] = set()
     for records in by_file.values():
@@ -384,23 +171,34 @@ def _check_revisits(by_file: Dict[str, Dict[int, _Record]], result: DeepResult) 
                                        f"({target_url[:80]} {target_date})")
 
 
-def deep_check(bundle: BundleZip, progress: Progress = None) -> DeepResult:
+def scan_warcs(bundle: BundleZip, progress: Progress = None) -> Dict[str, ScannedWarc]:
+    """Every STORED WARC member of the bundle, scanned once (see `scan`), by member name."""
+    return {name: scan_warc(bundle, member, progress)
+            for name, member in sorted(bundle.members.items())
+            if name.startswith("archive/") and member.stored}
+
+
+def deep_check(bundle: BundleZip, progress: Progress = None,
+               scanned: Optional[Dict[str, ScannedWarc]] = None) -> DeepResult:
     """Check every record, index entry and revisit in the bundle; never raises for damage
-    (it is reported in the result), raises ZipProblem only for structural trouble."""
+    (it is reported in the result), raises ZipProblem only for structural trouble.
+    `scanned` is `scan_warcs(bundle)` when the caller already has it (verify does)."""
     result = DeepResult()
-    by_file: Dict[str, Dict[int, _Record]] = {}
+    if scanned is None:
+        scanned = scan_warcs(bundle, progress)
+    by_file: Dict[str, Dict[int, Record]] = {}
     hashes: Dict[str, Dict[int, str]] = {}
     for name, member in sorted(bundle.members.items()):
-        if not name.startswith("archive/"):
-            continue
-        if not member.stored:
+        if name.startswith("archive/") and not member.stored:
             result.problem(file=name, offset=0, url="", type="",
                            problem="WARC is compressed inside the ZIP (must be STORED)")
-            continue
-        records = _scan_warc(bundle, member, result, progress)
+    for name, warc in sorted(scanned.items()):
         fname = name.split("/", 1)[1]
-        by_file[fname] = {r.offset: r for r in records}
-        hashes[fname] = _record_hashes(bundle, member, records)
+        for problem in warc.problems:
+            result.problem(**problem)
+        result.records += len(warc.records)
+        by_file[fname] = {r.offset: r for r in warc.records}
+        hashes[fname] = warc.hashes
     entries = _index_entries(bundle, result)
     result.index_entries = len(entries)
     _check_index(entries, by_file, hashes, result)

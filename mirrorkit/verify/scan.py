@@ -1,0 +1,371 @@
+"""One pass over each WARC of a bundle for `verify --deep`: the file's SHA-256 (for the manifest
+check), each record's stored-bytes SHA-256 (for the index's recordDigest), each record's own
+WARC digests, and the facts the index and revisit checks need — all from a single read.
+
+The usual layout (one gzip member per record, as WACZ requires for random access) is parsed here
+directly: zlib and hashlib do the work in C, which is what makes `--deep` faster than
+`warcio check`. Anything else (a plain WARC, several records in one member, a record that spans
+members) goes through warcio instead, reading the member again: correct, only slower.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import queue
+import threading
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, hash_member
+from mirrorkit.verify.digests import BlockDigests
+
+CHUNK = 1024 * 1024
+_MAX_WARC_HEAD = 1024 * 1024
+_MAX_OUT = 4 * 1024 * 1024  # inflate at most this much at a time: a gzip bomb stays bounded
+_WINDOW = 64 * 1024
+_BATCH = 2 * 1024 * 1024  # bytes handed to the digest thread at once (fewer queue operations)
+
+
+@dataclass
+class Record:
+    """What the index and revisit checks need to know of one record."""
+
+    offset: int
+    length: int
+    rec_type: str
+    url: str
+    date: str
+    payload_digest: str
+    refers_url: str = ""
+    refers_date: str = ""
+
+
+@dataclass
+class ScannedWarc:
+    """One WARC member, scanned: its records, their stored-bytes digests, its file digest."""
+
+    name: str
+    file_digest: str
+    records: List[Record] = field(default_factory=list)
+    hashes: Dict[int, str] = field(default_factory=dict)
+    problems: List[Dict[str, Any]] = field(default_factory=list)
+
+
+class _NotSimple(Exception):
+    """The member is not laid out one record per gzip member: use warcio."""
+
+
+class _Digester(threading.Thread):
+    """The second core's share of the pass: the file's SHA-256 and each record's own WARC
+    digests, fed in batches through a bounded queue (hashlib releases the GIL on large
+    buffers, so this runs beside the inflating thread). Messages are handled in order, so the
+    problems come out in record order."""
+
+    def __init__(self, out: ScannedWarc, fname: str) -> None:
+        super().__init__(name="mirrorkit-deep-digests", daemon=True)
+        self.out = out
+        self.fname = fname
+        self.file_h = hashlib.sha256()
+        self.jobs: queue.Queue[Optional[List[Tuple[Any, ...]]]] = queue.Queue(maxsize=8)
+        self.batch: List[Tuple[Any, ...]] = []
+        self.size = 0
+        self.error: Optional[BaseException] = None
+
+    def _add(self, job: Tuple[Any, ...], size: int) -> None:
+        self.batch.append(job)
+        self.size += size
+        if self.size >= _BATCH or len(self.batch) >= 512:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.jobs.put(self.batch)
+            self.batch, self.size = [], 0
+
+    def raw(self, chunk: bytes) -> None:
+        self._add((0, chunk), len(chunk))
+
+    def block(self, digests: BlockDigests, data: bytes) -> None:
+        self._add((1, digests, data), len(data))
+
+    def end(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
+        self._add((2, digests, where), 64)
+
+    def problem(self, entry: Dict[str, Any]) -> None:
+        self._add((3, entry), 64)
+
+    def run(self) -> None:
+        while True:
+            batch = self.jobs.get()
+            if batch is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                for job in batch:
+                    if job[0] == 0:
+                        self.file_h.update(job[1])
+                    elif job[0] == 1:
+                        job[1].feed(job[2])
+                    elif job[0] == 2:
+                        for problem in job[1].problems():
+                            self.out.problems.append(dict(job[2], problem=problem))
+                    else:
+                        self.out.problems.append(job[1])
+            except BaseException as err:  # reported by close(), in the calling thread
+                self.error = err
+
+    def close(self) -> None:
+        """Wait for every queued job; then the file digest is known. Re-raises a failure."""
+        self._flush()
+        self.jobs.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+        self.out.file_digest = "sha256:" + self.file_h.hexdigest()
+
+
+class _Parser:
+    """Splits the inflated bytes of one gzip member into exactly one WARC record."""
+
+    def __init__(self, work: _Digester) -> None:
+        self.work = work
+        self.head = b""
+        self.headers: Optional[Dict[str, str]] = None
+        self.left = 0
+        self.trailer = b""
+        self.digests: Optional[BlockDigests] = None
+
+    def feed(self, data: bytes) -> None:
+        if self.headers is None:
+            self.head += data
+            cut = self.head.find(b"\r\n\r\n")
+            if cut < 0:
+                if len(self.head) > _MAX_WARC_HEAD:
+                    raise _NotSimple
+                return
+            self._parse_head(self.head[:cut])
+            data, self.head = self.head[cut + 4:], b""
+        if self.left:
+            block = data[:self.left]
+            self.left -= len(block)
+            assert self.digests is not None
+            self.work.block(self.digests, block)
+            data = data[len(block):]
+        if data:
+            self.trailer += data
+            # The record ends with CRLF CRLF; anything more is a second record in this member.
+            if self.trailer.strip(b"\r\n") or len(self.trailer) > 4:
+                raise _NotSimple
+
+    def _parse_head(self, raw: bytes) -> None:
+        lines = raw.decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("WARC/"):
+            raise _NotSimple
+        headers: Dict[str, str] = {}
+        last = ""
+        for line in lines[1:]:
+            if line[:1] in (" ", "\t") and last:
+                headers[last] += " " + line.strip()
+                continue
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise _NotSimple
+            last = name.strip().lower()
+            headers.setdefault(last, value.strip())
+        try:
+            self.left = int(headers.get("content-length", ""))
+        except ValueError:
+            raise _NotSimple from None
+        if self.left < 0:
+            raise _NotSimple
+        self.headers = headers
+        self.digests = BlockDigests(headers.get("warc-type", ""), self.get)
+
+    def get(self, name: str) -> str:
+        return (self.headers or {}).get(name.lower(), "")
+
+    def complete(self) -> bool:
+        return self.headers is not None and self.left == 0
+
+
+def _fast(bundle: BundleZip, member: Member, progress: Progress) -> ScannedWarc:
+    """The single pass; raises _NotSimple when the layout needs warcio."""
+    fname = member.name.split("/", 1)[1]
+    out = ScannedWarc(name=member.name, file_digest="")
+    work = _Digester(out, fname)
+    work.start()
+    try:
+        _inflate_all(bundle, member, progress, out, fname, work)
+    finally:
+        work.close()
+    return out
+
+
+def _inflate_all(bundle: BundleZip, member: Member, progress: Progress, out: ScannedWarc,
+                 fname: str, work: _Digester) -> None:
+    fh = bundle.fh
+    pos, end = member.data_start, member.data_end
+    start = consumed = 0  # WARC offsets: of the gzip member being read, and of what is read
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    record_h = hashlib.sha256()
+    parser = _Parser(work)
+    broken: Optional[str] = None
+    while pos < end:
+        fh.seek(pos)
+        chunk = fh.read(min(CHUNK, end - pos))
+        if not chunk:
+            break
+        pos += len(chunk)
+        work.raw(chunk)
+        if progress:
+            progress(len(chunk))
+        if broken:
+            continue  # the file digest is still wanted, for the manifest check
+        if consumed == 0 and chunk[:2] != b"\x1f\x8b":
+            raise _NotSimple
+        view = memoryview(chunk)
+        # Small windows: zlib copies what it leaves unused at each member's end.
+        for at in range(0, len(view), _WINDOW):
+            data: Any = view[at:at + _WINDOW]
+            while True:
+                try:
+                    inflated = inflater.decompress(data, _MAX_OUT)
+                except zlib.error as err:
+                    broken = f"zlib.error: {err}"
+                    break
+                left = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                used = len(data) - len(left)
+                record_h.update(data[:used])
+                consumed += used
+                parser.feed(inflated)
+                if inflater.eof:
+                    _finish(out, fname, start, consumed - start, parser, record_h)
+                    start = consumed
+                    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                    record_h, parser = hashlib.sha256(), _Parser(work)
+                    if left[:1] not in (b"", b"\x1f"):
+                        raise _NotSimple  # trailing bytes that are not another gzip member
+                    if not left:
+                        break
+                elif not left and len(inflated) < _MAX_OUT:
+                    break  # this window is used up and zlib holds no more output for it
+                data = left  # the next member, the rest of this window, or b"": drain zlib
+            if broken:
+                break
+    if broken or consumed != start:
+        why = broken or "the WARC ends inside a record (truncated)"
+        work.problem({"file": fname, "offset": start, "url": "", "type": "",
+                      "problem": f"the WARC cannot be read from here on ({why[:140]})"})
+
+
+def _finish(out: ScannedWarc, fname: str, offset: int, length: int, parser: _Parser,
+            record_h: Any) -> None:
+    if not parser.complete():
+        raise _NotSimple  # a record that goes on in the next member
+    get = parser.get
+    url = get("WARC-Target-URI").strip().strip("<>")
+    rec_type = get("WARC-Type")
+    assert parser.digests is not None
+    parser.work.end(parser.digests, {"file": fname, "offset": offset, "url": url,
+                                     "type": rec_type})
+    out.records.append(Record(
+        offset=offset, length=length, rec_type=rec_type, url=url, date=get("WARC-Date"),
+        payload_digest=get("WARC-Payload-Digest"), refers_url=get("WARC-Refers-To-Target-URI"),
+        refers_date=get("WARC-Refers-To-Date")))
+    out.hashes[offset] = "sha256:" + record_h.hexdigest()
+
+
+class _Slice(io.RawIOBase):
+    """A read-only, seekable window [start, end) of the bundle file (a STORED member)."""
+
+    def __init__(self, fh: Any, start: int, end: int) -> None:
+        self._fh, self._start, self._end, self._pos = fh, start, end, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos - self._start
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: self._start, 1: self._pos, 2: self._end}[whence]
+        self._pos = min(max(self._start, base + offset), self._end)
+        return self.tell()
+
+    def readinto(self, buf: Any) -> int:
+        want = min(len(buf), self._end - self._pos)
+        if want <= 0:
+            return 0
+        self._fh.seek(self._pos)
+        data = self._fh.read(want)
+        buf[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> ScannedWarc:
+    """Any other layout: warcio finds the records, then each record's bytes are hashed."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    fname = member.name.split("/", 1)[1]
+    out = ScannedWarc(name=member.name, file_digest=hash_member(bundle, member, progress))
+    # Unbuffered on purpose: warcio buffers itself (and misreads through io.BufferedReader).
+    raw = _Slice(bundle.fh, member.data_start, member.data_end)
+    offset = 0
+    try:
+        it = ArchiveIterator(raw, no_record_parse=True, block_size=256 * 1024)
+        for record in it:
+            headers = record.rec_headers
+            url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+            digests = BlockDigests(record.rec_type or "", headers.get_header)
+            for chunk in iter(functools.partial(record.raw_stream.read, 1024 * 1024), b""):
+                digests.feed(chunk)
+            it.read_to_end(record)
+            # warcio knows a record's offset only once it has been read to its end.
+            offset = it.get_record_offset()
+            for problem in digests.problems():
+                out.problems.append({"file": fname, "offset": offset, "url": url,
+                                     "type": record.rec_type, "problem": problem})
+            out.records.append(Record(
+                offset=offset, length=it.get_record_length(), rec_type=record.rec_type or "",
+                url=url, date=(headers.get_header("WARC-Date") or "").strip(),
+                payload_digest=(headers.get_header("WARC-Payload-Digest") or "").strip(),
+                refers_url=(headers.get_header("WARC-Refers-To-Target-URI") or "").strip(),
+                refers_date=(headers.get_header("WARC-Refers-To-Date") or "").strip()))
+    except Exception as err:  # warcio raises ArchiveLoadFailed, zlib.error, ValueError, ...
+        out.problems.append({"file": fname, "offset": offset, "url": "", "type": "",
+                             "problem": f"the WARC cannot be read from here on "
+                                        f"({type(err).__name__}: {str(err)[:120]})"})
+    for rec in out.records:
+        out.hashes[rec.offset] = _hash_range(bundle, member, rec)
+    return out
+
+
+def _hash_range(bundle: BundleZip, member: Member, rec: Record) -> str:
+    if rec.length <= 0 or member.data_start + rec.offset + rec.length > member.data_end:
+        return ""
+    digest = hashlib.sha256()
+    pos, end = member.data_start + rec.offset, member.data_start + rec.offset + rec.length
+    while pos < end:
+        bundle.fh.seek(pos)
+        data = bundle.fh.read(min(CHUNK, end - pos))
+        if not data:
+            break
+        digest.update(data)
+        pos += len(data)
+    return "sha256:" + digest.hexdigest()
+
+
+def scan_warc(bundle: BundleZip, member: Member, progress: Progress = None) -> ScannedWarc:
+    """Scan one STORED WARC member; damage is reported in the result, never raised."""
+    try:
+        return _fast(bundle, member, progress)
+    except _NotSimple:
+        return _with_warcio(bundle, member, progress)
