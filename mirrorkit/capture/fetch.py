@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
+from mirrorkit.capture.warcwriter import header_block
 from mirrorkit.formats.warc import warc_date
 
 CHUNK = 64 * 1024
@@ -68,6 +69,7 @@ class Response:
     ip: Optional[str] = None
     truncated: Optional[str] = None
     headers: Dict[str, str] = field(default_factory=dict)
+    block_digest: Optional[str] = None  # of the WARC record's block: head + body
 
     def header(self, name: str) -> str:
         """A response header's value ('' when absent), case-insensitive."""
@@ -350,7 +352,7 @@ class Fetcher:
             head, headers, status = _status_and_headers(raw)
             if "set-cookie" in headers or "set-cookie2" in headers:
                 extract_cookies_to_jar(session.cookies, prep, raw)
-            body, length, digest, truncated = self._read_body(raw, started)
+            body, length, digest, block_digest, truncated = self._read_body(raw, head, started)
         except BaseException:
             resp.close()
             raise
@@ -359,11 +361,16 @@ class Fetcher:
         else:
             raw.release_conn()  # back to the pool for keep-alive (resp.close() would drop it)
         return Response(url, date, status, head, request_head, body, length, digest, ip,
-                        truncated, headers)
+                        truncated, headers, block_digest)
 
-    def _read_body(self, raw: Any, started: float) -> Tuple[IO[bytes], int, str, Optional[str]]:
+    def _read_body(self, raw: Any, head: bytes,
+                   started: float) -> Tuple[IO[bytes], int, str, str, Optional[str]]:
+        """The body spooled to a temp file, its length, its payload digest, the record block's
+        digest (head + body, computed here so the writer need not read the body for it), and
+        why it was cut short, if it was."""
         body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
         sha1 = hashlib.sha1()
+        block = hashlib.sha1(header_block(head))
         length = 0
         truncated = None
         deadline = started + max(300.0, self.timeout * 10)
@@ -379,6 +386,7 @@ class Fetcher:
                     data = data[: self.max_size - length]
                     truncated = "length"
                 sha1.update(data)
+                block.update(data)
                 body.write(data)
                 length += len(data)
                 if truncated:
@@ -397,7 +405,8 @@ class Fetcher:
             truncated = "disconnect"
         body.seek(0)
         digest = "sha1:" + base64.b32encode(sha1.digest()).decode("ascii")
-        return body, length, digest, truncated
+        block_digest = "sha1:" + base64.b32encode(block.digest()).decode("ascii")
+        return body, length, digest, block_digest, truncated
 
     def close(self) -> None:
         """Close every session's connections."""

@@ -204,7 +204,8 @@ class Recorder:
                     body_len = resp.length
                     where = self.warc.write_exchange(
                         task.url, resp.date, resp.request_head, resp.head, resp.body, body_len,
-                        resp.payload_digest, ip=resp.ip, truncated=resp.truncated)
+                        resp.payload_digest, block_digest=resp.block_digest, ip=resp.ip,
+                        truncated=resp.truncated)
                     if resp.truncated:
                         entry["tr"] = resp.truncated
                     elif resp.length and 200 <= resp.status < 300:

@@ -35,6 +35,15 @@ def _record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
 
+def header_block(raw: bytes) -> bytes:
+    """The HTTP head as it goes into the record: the bytes received, ending in one blank line.
+
+    The record's block is this plus the body, so the fetcher can digest the block while it
+    reads the body, and the body is never read again for WARC-Block-Digest.
+    """
+    return raw if raw.endswith(b"\r\n\r\n") else raw.rstrip(b"\r\n") + b"\r\n\r\n"
+
+
 class _RawHeaders(StatusAndHeaders):
     """A status line + header block kept as the exact bytes received."""
 
@@ -48,7 +57,7 @@ class _RawHeaders(StatusAndHeaders):
                 name, _, value = line.partition(":")
                 headers.append((name, value.strip()))
         super().__init__(statusline, headers, protocol=protocol)
-        self._raw = raw if raw.endswith(b"\r\n\r\n") else raw.rstrip(b"\r\n") + b"\r\n\r\n"
+        self._raw = header_block(raw)
 
     def compute_headers_buffer(self, header_filter: Any = None) -> None:
         self.headers_buff = self._raw
@@ -172,18 +181,22 @@ class WarcWriter:
         body_length: int,
         payload_digest: str,
         *,
+        block_digest: Optional[str] = None,
         ip: Optional[str] = None,
         truncated: Optional[str] = None,
     ) -> Written:
         """Write a response record then its request record; return the response's place.
 
         `response_head` is the status line and header block as received, `body` the payload after
-        de-chunking and before content decoding, `payload_digest` its `sha1:BASE32`.
-        Raises OSError when the disk refuses the write.
+        de-chunking and before content decoding, `payload_digest` its `sha1:BASE32`, and
+        `block_digest` (if given) that of `header_block(response_head)` + body: then the body
+        is read only once more, to be written. Raises OSError when the disk refuses the write.
         """
         self._ready()
         resp_headers = self._common("response", url, date, ip)
         resp_headers["WARC-Payload-Digest"] = payload_digest
+        if block_digest:
+            resp_headers["WARC-Block-Digest"] = block_digest
         if truncated:
             resp_headers["WARC-Truncated"] = truncated
         req_headers = self._common("request", url, date, ip)
