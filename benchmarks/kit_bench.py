@@ -2,8 +2,9 @@
 reader against pywb, on the same signed WACZ in the same run.
 
 mirrorkit: `mirrorkit kit` builds the folder (copy, full verification, zipapp, texts, sums), then
-`python3 -I -S mirrorkit-serve.pyz` (no site-packages, as on a recipient's machine) unpacks
-itself, opens the bundle in place, serves, and verifies it in the background.
+`python3 -I -S mirrorkit-serve.pyz` (no site-packages, as on a recipient's machine) runs from
+inside its zip, opens the bundle in place, serves, and verifies it in the background; its first
+page is also compared with `mirrorkit serve` on the same file (goal: within 1.3x).
 pywb: `wb-manager add --unpack-wacz` (it cannot replay a WACZ in place), then `wayback`.
 Reported: seconds to the first replayed page, seconds until the bundle is fully verified (pywb
 verifies nothing), peak RSS of the server, and the kit build time and size.
@@ -91,6 +92,22 @@ def bench_kit(bundle: Path, work: Path, home: Path) -> Dict[str, Any]:
             "verified_s": (verified[0] - t0) if verified else None, "peak_rss_mb": rss}
 
 
+def bench_serve(bundle: Path, home: Path) -> Dict[str, Any]:
+    """`mirrorkit serve` on the same file: the installed reader the zipapp must keep up with."""
+    env = dict(os.environ, MIRRORKIT_HOME=str(home))
+    port = free_port()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "mirrorkit", "serve", str(bundle), "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        first = wait_ok(f"http://127.0.0.1:{port}/{bundle.stem}/{TS}/{HOST}page-1.html") - t0
+        rss = rss_mb(proc.pid)[1]
+    finally:
+        stop(proc)
+    return {"first_page_s": first, "peak_rss_mb": rss}
+
+
 def bench_pywb(bundle: Path, work: Path) -> Dict[str, Any]:
     root = work / "pywb"
     root.mkdir()
@@ -135,6 +152,7 @@ def main() -> int:
         (work / "m").mkdir()
         (work / "p").mkdir()
         ours = bench_kit(bundle, work / "m", home)
+        serve = bench_serve(bundle, home)
         peer = bench_pywb(bundle, work / "p")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -144,6 +162,9 @@ def main() -> int:
          f"{peer['add_s']:.2f} s"),
         ("start to first replayed page", f"{ours['first_page_s']:.2f} s",
          f"{peer['first_page_s']:.2f} s"),
+        ("  ... `mirrorkit serve` on the same file", f"{serve['first_page_s']:.2f} s", "-"),
+        ("  ... zipapp / mirrorkit serve (goal <= 1.3x)",
+         f"{ours['first_page_s'] / serve['first_page_s']:.2f}x", "-"),
         ("prepare + first page", f"{ours['build_s'] + ours['first_page_s']:.2f} s",
          f"{peer['first_page_total_s']:.2f} s"),
         ("bundle fully verified", f"{ours['verified_s']:.2f} s" if ours["verified_s"] else "-",
@@ -159,7 +180,7 @@ def main() -> int:
         print(f"{name:<{width}}  {a:>22}  {b:>24}")
     results = REPO / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    out = {"pages": pages, "mirrorkit_kit": ours, "pywb": peer,
+    out = {"pages": pages, "mirrorkit_kit": ours, "mirrorkit_serve": serve, "pywb": peer,
            "python": sys.version.split()[0], "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                   time.gmtime())}
     (results / "kit_bench.json").write_text(json.dumps(out, indent=2) + "\n")
