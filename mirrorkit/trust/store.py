@@ -73,6 +73,15 @@ def write_json_store(path: Path, data: Dict[str, Any], what: str) -> None:
         raise TrustStoreError(f"cannot write the {what} {path}: {err.strerror}") from None
 
 
+def _read_map_store(path: Path, fmt: str, what: str, key: str) -> Dict[str, Any]:
+    """A JSON store whose `key` maps fingerprints to objects; raises TrustStoreError."""
+    data = read_json_store(path, fmt, what)
+    table = data.setdefault(key, {})
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise TrustStoreError(f"the {what} {path} is damaged (bad {key!r})")
+    return data
+
+
 @dataclass
 class TrustEntry:
     """A trusted signer: its fingerprint, the name the user gave it, when and where from."""
@@ -90,11 +99,7 @@ class TrustStore:
         self.path = Path(path) if path else config_dir() / "trust.json"
 
     def _load(self) -> Dict[str, Any]:
-        data = read_json_store(self.path, TRUST_FORMAT, "trust store")
-        keys = data.setdefault("keys", {})
-        if not isinstance(keys, dict) or not all(isinstance(v, dict) for v in keys.values()):
-            raise TrustStoreError(f"the trust store {self.path} is damaged (bad 'keys')")
-        return data
+        return _read_map_store(self.path, TRUST_FORMAT, "trust store", "keys")
 
     def list(self) -> List[TrustEntry]:
         """All entries, sorted by name; raises TrustStoreError."""
@@ -144,11 +149,7 @@ class SeenStore:
         self.path = Path(path) if path else config_dir() / "seen.json"
 
     def _load(self) -> Dict[str, Any]:
-        data = read_json_store(self.path, SEEN_FORMAT, "rollback memory")
-        seen = data.setdefault("seen", {})
-        if not isinstance(seen, dict) or not all(isinstance(v, dict) for v in seen.values()):
-            raise TrustStoreError(f"the rollback memory {self.path} is damaged (bad 'seen')")
-        return data
+        return _read_map_store(self.path, SEEN_FORMAT, "rollback memory", "seen")
 
     def highest(self, fingerprint: str, collection: str) -> Optional[int]:
         """The highest sequence accepted for (signer, collection), or None; raises
