@@ -81,10 +81,17 @@ class _Quirky(BaseHTTPRequestHandler):
             self._send(404, b"no")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    # Refused handshakes and clients that hang up are part of these tests: socketserver would
+    # print them to stderr, into the captured output of whichever command runs at that moment.
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 @pytest.fixture()
 def quirky() -> Iterator[str]:
     _Quirky.hits = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Quirky)
+    server = _QuietServer(("127.0.0.1", 0), _Quirky)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -164,13 +171,6 @@ def tls_site(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
-class _QuietServer(ThreadingHTTPServer):
-    # The refused handshakes are the point of the test: socketserver would print them to
-    # stderr, into the captured output of the command under test.
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 def test_tls_failure_is_reported_and_insecure_records_it(
     tls_site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -218,7 +218,7 @@ class _Proxy(BaseHTTPRequestHandler):
 
 def test_http_proxy(tmp_path: Path) -> None:
     _Proxy.used = []
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    proxy = _QuietServer(("127.0.0.1", 0), _Proxy)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
