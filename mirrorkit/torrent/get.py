@@ -82,6 +82,7 @@ class _Get:
         self.hash_failures = 0
         self.web_seed_errors: List[str] = []
         self.errors: List[str] = []
+        self.proxy_errors: List[str] = []
         self.resume_wanted = False
         self.swarm.on_alert(self._alert)
 
@@ -118,6 +119,8 @@ class _Get:
         elif isinstance(alert, lt.url_seed_alert):
             self.web_seed_errors.append(f"{alert.server_url}: {alert.error_message()}"
                                         if hasattr(alert, "error_message") else alert.message())
+        elif isinstance(alert, lt.socks5_alert):
+            self.proxy_errors.append(alert.message())
         elif isinstance(alert, lt.metadata_received_alert):
             self._metadata_arrived()
         elif isinstance(alert, (lt.torrent_error_alert, lt.file_error_alert)):
@@ -206,8 +209,9 @@ class _Get:
             if done != last_done:
                 last_change, last_done = now, done
             elif timeout and now - last_change > timeout:
+                proxy = f"; the proxy said: {self.proxy_errors[-1]}" if self.proxy_errors else ""
                 raise TorrentError(f"nothing arrived for {timeout:.0f} seconds "
-                                   f"({st.num_peers} peers connected)",
+                                   f"({st.num_peers} peers connected{proxy})",
                                    hint="run the same command again to continue; add peers "
                                    "with --peer ADDRESS:PORT")
             if self.resume_wanted or now - last_save > _SAVE_EVERY:

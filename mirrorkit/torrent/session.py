@@ -36,19 +36,26 @@ class Swarm:
         self.session.set_peer_class_filter(flt)
 
     def wait_listening(self, timeout: float = 15.0) -> List[Tuple[str, int]]:
-        """The (address, port) pairs it listens on for TCP; raises `TorrentError` on failure."""
+        """The (address, port) pairs it listens on for TCP (none behind a proxy); raises
+        `TorrentError` on failure."""
         deadline = time.monotonic() + timeout
+        proxied = False
         while not self.listening and time.monotonic() < deadline:
             for alert in self.session.pop_alerts():
                 if isinstance(alert, self.lt.listen_succeeded_alert):
                     if alert.socket_type == self.lt.socket_type_t.tcp:
                         self.listening.append((str(alert.address), int(alert.port)))
+                    # Behind a proxy libtorrent accepts no incoming TCP connections; it only
+                    # opens the UDP socket it tunnels through the proxy.
+                    proxied = proxied or self.opts.proxy is not None
                 elif isinstance(alert, self.lt.listen_failed_alert):
                     raise TorrentError(
                         f"cannot listen on {alert.listen_interface()}: {alert.message()}",
                         hint="choose another --listen ADDRESS:PORT (port 0 picks a free one)")
                 else:
                     self._dispatch(alert)
+            if proxied:
+                return self.listening
             if not self.listening:
                 self.session.wait_for_alert(200)
         if not self.listening:
