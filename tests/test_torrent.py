@@ -199,3 +199,15 @@ def test_without_libtorrent_a_clear_error_naming_the_extra(bundle: Path) -> None
                          cwd=REPO, check=False, timeout=60)
     assert out.returncode == 2
     assert "mirrorkit[torrent]" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_seed_refuses_a_torrent_beside_that_belongs_to_another_file(
+        bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = Path(shutil.copy(bundle, tmp_path / "lantern.wacz"))
+    data = bytearray(other.read_bytes())
+    data[200] ^= 0xFF
+    other.write_bytes(bytes(data))
+    torrent_data, _info = build_torrent(other)
+    bundle.with_name("lantern.wacz.torrent").write_bytes(torrent_data)
+    assert main(["torrent", "seed", str(bundle), "--listen", "127.0.0.2:0", "--no-dht"]) == 1
+    assert "does not match" in capsys.readouterr().err

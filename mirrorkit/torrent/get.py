@@ -105,7 +105,10 @@ class _Get:
         self.facts = read_facts(data)
         self.key = self.facts.key
         params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(data)
+        try:
+            params.ti = lt.torrent_info(data)
+        except RuntimeError as err:
+            raise TorrentError(f"libtorrent cannot read {source}: {err}") from None
         return params
 
     # --- alerts ---------------------------------------------------------------------------
@@ -152,6 +155,7 @@ class _Get:
         lt = self.lt
         if self.facts is not None:
             self._check_target()
+        self.swarm.wait_listening()
         self.staging.mkdir(parents=True, exist_ok=True)
         resume = self.staging / _RESUME
         params = self.params
@@ -173,7 +177,6 @@ class _Get:
         else:
             name = params.ti.files().file_name(0)
             params.renamed_files = {0: name + ".part"}
-        self.swarm.wait_listening()
         self.handle = self.swarm.add(params)
         self.swarm.connect(self.handle, peers)
         self._wait_checked()
@@ -264,6 +267,8 @@ def fetch(source: str, out_dir: Path, *, opts: Optional[SwarmOptions] = None,
     try:
         resumed = get.start(list(peers or []))
         downloaded = get.run(list(peers or []), progress, timeout)
+        # Saved complete, so a Ctrl-C during verification does not cost a second download.
+        get.save_resume(wait=True)
         get.swarm.remove(get.handle)
     except KeyboardInterrupt:
         get.stop()
@@ -293,13 +298,29 @@ def fetch(source: str, out_dir: Path, *, opts: Optional[SwarmOptions] = None,
         target = out_dir / (name + ".failed")
         os.replace(part, target)
     else:
-        os.replace(part, target)
+        _move_no_replace(part, target)
     report.path = str(target)
     shutil.rmtree(get.staging, ignore_errors=True)
     _remove_if_empty(out_dir / STAGING)
     return Fetched(path=target, name=name, size=get.facts.size, exit_code=code, report=report,
                    downloaded=downloaded, resumed=resumed, hash_failures=get.hash_failures,
                    web_seed_errors=get.web_seed_errors, info_hash=get.key)
+
+
+def _move_no_replace(src: Path, dest: Path) -> None:
+    """Rename `src` to `dest` unless `dest` appeared meanwhile (a hard link cannot replace a
+    file; file systems without hard links, such as FAT on USB sticks, get a checked rename)."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise UsageError(f"{dest} appeared while downloading: it is never replaced; the "
+                         f"verified copy is kept as {src}") from None
+    except OSError:
+        if dest.exists():
+            raise UsageError(f"{dest} appeared while downloading: it is never replaced") from None
+        os.replace(src, dest)
+        return
+    src.unlink()
 
 
 def _remove_if_empty(folder: Path) -> None:
