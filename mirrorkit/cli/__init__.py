@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "serve": "mirrorkit.cli.serve",
     "kit": "mirrorkit.cli.kit",
     "qr": "mirrorkit.cli.qr",
+    "torrent": "mirrorkit.cli.torrent",
     "demo": "mirrorkit.cli.demo",
 }
 

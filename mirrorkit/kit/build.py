@@ -46,6 +46,8 @@ class KitBundle:
     pages: int = 0
     size: int = 0
     sha256: str = ""
+    torrent: str = ""  # FILE.wacz.torrent in the kit, when it was beside the bundle
+    magnet: str = ""  # the magnet link from FILE.wacz.magnet, when it was beside the bundle
 
 
 @dataclass
@@ -179,6 +181,39 @@ def _describe(copy: Path, report: Any, sha256: str) -> KitBundle:
     )
 
 
+def _copy_torrent(src: Path, copy: Path, info: KitBundle) -> None:
+    """Copy FILE.wacz.torrent and FILE.wacz.magnet from beside `src`, when they are there, after
+    checking they describe exactly the bundle (a stale torrent of an older edition is refused).
+    Pure Python: building a kit never needs libtorrent. Raises KitError, OSError."""
+    from mirrorkit.torrent import TorrentError
+    from mirrorkit.torrent.meta import read_facts, torrent_matches_file
+
+    torrent, magnet = (src.with_name(src.name + ".torrent"), src.with_name(src.name + ".magnet"))
+    if not torrent.is_file():
+        if magnet.is_file():
+            raise KitError(f"{magnet} has no {torrent.name} beside it to check it against",
+                           hint=f"make both again: mirrorkit torrent make {src}")
+        return
+    data = torrent.read_bytes()
+    try:
+        problem = torrent_matches_file(data, copy)
+        facts = read_facts(data)
+    except TorrentError as err:
+        problem, facts = err.message, None
+    link = magnet.read_text(encoding="utf-8").strip() if magnet.is_file() else ""
+    if problem is None and facts is not None and link and not (
+            link.startswith("magnet:?") and f"btih:{facts.info_hash_v1}" in link.lower()):
+        problem = f"{magnet.name} is not the magnet link of {torrent.name}"
+    if problem is not None:
+        raise KitError(f"refusing to build a kit: {torrent} does not belong to {src.name}: "
+                       f"{problem}", hint=f"make it again: mirrorkit torrent make {src}")
+    shutil.copyfile(torrent, copy.with_name(torrent.name))
+    info.torrent = torrent.name
+    if link:
+        shutil.copyfile(magnet, copy.with_name(magnet.name))
+        info.magnet = link
+
+
 def _check_inputs(bundles: Sequence[Path], out: Path, force: bool) -> None:
     if not bundles:
         raise UsageError("give at least one bundle (.wacz) to put in the kit")
@@ -265,6 +300,7 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
             digest = copied[src.name] = _copy(src, copy, progress)
             report = _verify(copy, src, fps, progress)
             info = _describe(copy, report, digest)
+            _copy_torrent(src, copy, info)
             described.append(info)
             trust = "trusted" if info.trusted else "NOT trusted here"
             step(f"verified {src.name}: {info.publisher}, {info.fingerprint} ({trust})")

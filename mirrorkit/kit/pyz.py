@@ -47,7 +47,7 @@ KIT_MODULES = ("mirrorkit", "mirrorkit.errors", "mirrorkit.formats.cdxj", "mirro
 # and its 3.9 floor checkable (import-linter also forbids kit-side imports of them).
 WRITE_SIDE = ("mirrorkit.bundle", "mirrorkit.capture", "mirrorkit.cli", "mirrorkit.qr",
               "mirrorkit.sample_site", "mirrorkit.kit.build", "mirrorkit.kit.pyz",
-              "mirrorkit.kit.text", "mirrorkit.demo", "mirrorkit.__main__")
+              "mirrorkit.kit.text", "mirrorkit.torrent", "mirrorkit.demo", "mirrorkit.__main__")
 # Distributions always shipped, besides whatever the shipped code imports: the server, the
 # pure-Python signature fallback (cryptography is compiled, so it never travels) and qrcode
 # (the --lan address as a QR code in the terminal).
