@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "kit": "mirrorkit.cli.kit",
     "qr": "mirrorkit.cli.qr",
     "demo": "mirrorkit.cli.demo",
+    "reader": "mirrorkit.cli.reader",
 }
 
 

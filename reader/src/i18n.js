@@ -1,0 +1,127 @@
+// What people read, in English and Simplified Chinese. The language follows the browser's,
+// with a switch; `t(key, ...args)` fills {0}, {1}.
+const TEXTS = {
+  en: {
+    title: 'mirrorkit reader',
+    tagline: 'Read and check a web archive (.wacz) on this device. Nothing is sent anywhere.',
+    open: 'Open a bundle (.wacz)',
+    drop: 'or drop the file here',
+    opening: 'Opening {0}…',
+    notWacz: 'This file cannot be read as a bundle: {0}',
+    verifying: 'CHECKING: pages can be read already; each is checked as it is shown. The whole file is being checked ({0}%).',
+    trusted: 'TRUSTED: intact, and signed by the key whose fingerprint you entered.',
+    untrusted: 'INTACT BUT NOT YET TRUSTED: nothing was changed since it was signed, but who signed it is only known once you compare the fingerprint with the one on the publisher\'s card.',
+    failed: 'FAILED: this bundle was changed, damaged or is not validly signed. Do not trust its content.',
+    publisher: 'Publisher (as the bundle says)',
+    anonymous: 'no publisher name',
+    fingerprint: 'Key fingerprint',
+    signedAt: 'Signed at',
+    compareLabel: 'Type or paste the fingerprint from the publisher\'s printed card:',
+    comparePlaceholder: '3F2A 91C0 …',
+    match: 'The fingerprint matches.',
+    matchPending: 'The fingerprint matches; trusted once the whole file is checked.',
+    noMatch: 'This is NOT the key that signed the bundle. It may be an impersonation.',
+    incomplete: 'A fingerprint has 64 characters (16 groups of four).',
+    scan: 'Scan the card',
+    scanStop: 'Stop scanning',
+    scanNoCamera: 'No camera could be opened.',
+    scanNotCard: 'That QR code is not a mirrorkit trust card.',
+    scanned: 'Card read: {0}',
+    domain: 'Domain signature ({0}): not checked here. Use mirrorkit verify on a computer.',
+    unsigned: 'Not signed.',
+    problems: 'What failed',
+    damaged: 'Damaged record (it does not match its digest): {0}',
+    pages: 'Pages',
+    pageCount: '{0} pages',
+    search: 'Search the pages',
+    searchNone: 'No page contains that.',
+    searchCount: '{0} pages found',
+    back: 'Back',
+    list: 'Page list',
+    notInArchive: 'Not in this archive: {0}',
+    pageDamaged: 'This page is damaged: it does not match the digest it was signed with, so it is not shown.',
+    cannotDecode: 'This page cannot be shown here: {0}',
+    unsupportedType: 'This page is a file of type {0}, which the reader does not show.',
+    snapshot: 'shown from the rendered snapshot',
+    checkedRecord: 'this page matches its signed digest',
+    uncheckedRecord: 'this page has no digest of its own; it is covered by the whole-file check',
+    captured: 'captured {0}',
+    about: 'What the check means',
+    aboutText: 'The publisher signed this bundle with a key. The reader checks that every file still matches what was signed, and shows the key\'s fingerprint. A signature proves who packaged the archive and that nothing changed since; it does not prove what the original web server sent. Compare the fingerprint with one you got from the publisher in person or on their printed card: only then do you know who signed it. Nothing is remembered: you compare each time.',
+    origin: 'Whose reader is this?',
+    originText: 'This reader file does the checking itself, so a reader file from a stranger could show any verdict it likes, even "trusted" for a forged bundle. Use a copy you got from someone you trust, and compare its SHA-256 with the one printed on the publisher\'s card or in the kit\'s guide (mirrorkit reader --check READER.html). The SHA-256 of a genuine build of this version is printed there.',
+    lang: '中文',
+    scriptsOff: 'Archived scripts never run in this reader.',
+  },
+  zh: {
+    title: 'mirrorkit 阅读器',
+    tagline: '在本设备上阅读并核验网页存档（.wacz）。不会向任何地方发送任何内容。',
+    open: '打开存档包（.wacz）',
+    drop: '或把文件拖到这里',
+    opening: '正在打开 {0}…',
+    notWacz: '无法把这个文件当作存档包读取：{0}',
+    verifying: '正在核验：页面已可阅读，每个页面在显示前都会单独核验。正在核验整个文件（{0}%）。',
+    trusted: '可信：内容完整，且由你输入的指纹所对应的密钥签名。',
+    untrusted: '完整但尚未确认可信：签名后没有任何改动，但只有把指纹与发布者卡片上的指纹比对后，才能知道是谁签的名。',
+    failed: '核验失败：这个存档包被改动、损坏，或签名无效。不要相信其中的内容。',
+    publisher: '发布者（存档包自称）',
+    anonymous: '没有发布者名称',
+    fingerprint: '密钥指纹',
+    signedAt: '签名时间',
+    compareLabel: '输入或粘贴发布者印制卡片上的指纹：',
+    comparePlaceholder: '3F2A 91C0 …',
+    match: '指纹一致。',
+    matchPending: '指纹一致；整个文件核验完成后即为可信。',
+    noMatch: '这不是签署此存档包的密钥。可能有人冒充。',
+    incomplete: '指纹共 64 个字符（16 组，每组 4 个）。',
+    scan: '扫描卡片',
+    scanStop: '停止扫描',
+    scanNoCamera: '无法打开摄像头。',
+    scanNotCard: '这个二维码不是 mirrorkit 信任卡片。',
+    scanned: '已读取卡片：{0}',
+    domain: '域名签名（{0}）：此处不核验。请在电脑上使用 mirrorkit verify。',
+    unsigned: '未签名。',
+    problems: '失败的项目',
+    damaged: '已损坏的记录（与其摘要不符）：{0}',
+    pages: '页面',
+    pageCount: '共 {0} 个页面',
+    search: '搜索页面',
+    searchNone: '没有页面包含这些内容。',
+    searchCount: '找到 {0} 个页面',
+    back: '返回',
+    list: '页面列表',
+    notInArchive: '不在此存档中：{0}',
+    pageDamaged: '此页面已损坏：与签名时的摘要不符，因此不予显示。',
+    cannotDecode: '此页面无法在这里显示：{0}',
+    unsupportedType: '此页面是 {0} 类型的文件，阅读器不显示这种文件。',
+    snapshot: '显示的是渲染快照',
+    checkedRecord: '此页面与签名摘要一致',
+    uncheckedRecord: '此页面没有单独的摘要，由整个文件的核验覆盖',
+    captured: '存档于 {0}',
+    about: '核验是什么意思',
+    aboutText: '发布者用一把密钥签署了这个存档包。阅读器会检查每个文件是否仍与签名时一致，并显示密钥的指纹。签名能证明是谁打包了这个存档、以及此后没有被改动；它不能证明原网站当时发送了什么。请把指纹与你当面从发布者那里得到的、或印在其卡片上的指纹比对：只有这样你才知道是谁签的名。阅读器不会记住任何东西：每次都需要重新比对。',
+    origin: '这个阅读器是谁的？',
+    originText: '这个阅读器文件自己完成核验，所以陌生人给的阅读器文件可以显示任何结论，甚至把伪造的存档包显示为“可信”。请使用从你信任的人那里得到的副本，并把它的 SHA-256 与发布者卡片上或工具包说明中印的值比对（mirrorkit reader --check READER.html）。',
+    lang: 'English',
+    scriptsOff: '存档中的脚本在本阅读器中从不运行。',
+  },
+};
+
+let lang = 'en';
+
+export function detectLanguage() {
+  const langs = navigator.languages || [navigator.language || 'en'];
+  return langs.some((l) => /^zh/i.test(l)) && !/^en/i.test(langs[0]) ? 'zh' : 'en';
+}
+
+export function setLanguage(value) {
+  lang = TEXTS[value] ? value : 'en';
+  document.documentElement.lang = lang === 'zh' ? 'zh-Hans' : 'en';
+}
+
+export function language() { return lang; }
+
+export function t(key, ...args) {
+  const text = TEXTS[lang][key] ?? TEXTS.en[key] ?? key;
+  return text.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ''));
+}
