@@ -87,7 +87,7 @@ export class Index {
       idx.cdxName = cdxName;
       idx.files = [idxName, cdxName];
     } else {
-      const name = names.find((n) => n.startsWith('indexes/') && n.endsWith('.cdxj'));
+      const name = names.find((n) => n.startsWith('indexes/') && /\.cdxj?$/.test(n));
       if (!name) throw new ReaderError('the bundle has no index (indexes/index.cdxj or index.idx)');
       const text = utf8.decode(await zip.bytes(name));
       idx.lines = text.split('\n').filter((l) => l && !l.startsWith('!'));

@@ -199,8 +199,10 @@ async function openFile(file) {
     if (!(err instanceof ReaderError)) console.error(err);
     status.textContent = t('notWacz', err.message || String(err));
     status.className = 'bad';
+    state.problems = [err.message || String(err)];
     state.verdict = 'failed';
     document.documentElement.dataset.state = 'failed';
+    renderVerdict();
   }
 }
 
