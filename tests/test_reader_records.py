@@ -1,0 +1,130 @@
+"""READER.html on records the sample site does not have: a rendered snapshot (`conversion` record
+at `urn:snapshot:<url>`, as browser capture writes it) shown instead of the response, a revisit
+resolved to its original, a brotli body, and an index written by another tool (no recordDigest)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import brotli
+import pytest
+from reader_support import launch_browser, open_bundle
+from signed_bundle import build_bundle
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from mirrorkit.sample_site import SITE_ROOT
+from mirrorkit.signing import generate_key
+from mirrorkit.surt import surt_key
+
+pytestmark = pytest.mark.browser
+
+SITE = "http://example.test/"
+PNG = (SITE_ROOT / "img" / "pin.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_browser()
+
+
+def _response(writer: WARCWriter, url: str, ctype: str, body: bytes, date: str,
+              encoding: str = "") -> Any:
+    headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+    if encoding:
+        headers.append(("Content-Encoding", encoding))
+    http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
+    rec = writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                    http_headers=http, warc_headers_dict={"WARC-Date": date})
+    writer.write_record(rec)
+    return rec
+
+
+def _warc(path: Path) -> None:
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        live = b"<html><head><title>Live</title></head><body><h1>live</h1></body></html>"
+        _response(w, SITE + "page.html", "text/html; charset=utf-8", live, "2026-01-02T03:04:05Z")
+        snap = ("<html><head><title>Rendered snapshot</title></head><body><h1>snapshot</h1>"
+                "<img alt=pin src='/img.png'><a href='/other.html'>other</a></body></html>")
+        rec = w.create_warc_record(
+            "urn:snapshot:" + SITE + "page.html", "conversion",
+            payload=io.BytesIO(snap.encode()),
+            warc_headers_dict={"WARC-Date": "2026-01-02T03:04:06Z",
+                               "Content-Type": "text/html; charset=utf-8"})
+        w.write_record(rec)
+        img = _response(w, SITE + "img.png", "image/png", PNG, "2026-01-02T03:04:07Z")
+        other = ("<html><head><title>Brotli page</title></head><body>"
+                 "<img alt=again src='img2.png'></body></html>").encode()
+        _response(w, SITE + "other.html", "text/html; charset=utf-8", brotli.compress(other),
+                  "2026-01-02T03:04:08Z", encoding="br")
+        digest = img.rec_headers.get_header("WARC-Payload-Digest")
+        revisit = w.create_revisit_record(SITE + "img2.png", digest, SITE + "img.png",
+                                          "2026-01-02T03:04:07Z",
+                                          http_headers=StatusAndHeaders(
+                                              "200 OK", [("Content-Type", "image/png")],
+                                              protocol="HTTP/1.1"))
+        revisit.rec_headers.replace_header("WARC-Date", "2026-01-02T03:04:09Z")
+        w.write_record(revisit)
+
+
+def _index(data: bytes, name: str, with_digests: bool) -> List[str]:
+    lines = []
+    it = ArchiveIterator(io.BytesIO(data))
+    for rec in it:
+        it.read_to_end(rec)
+        url = rec.rec_headers.get_header("WARC-Target-URI")
+        date = rec.rec_headers.get_header("WARC-Date")
+        ts = "".join(c for c in date if c.isdigit())[:14]
+        off, length = it.get_record_offset(), it.get_record_length()
+        fields = {"url": url, "offset": str(off), "length": str(length), "filename": name,
+                  "digest": rec.rec_headers.get_header("WARC-Payload-Digest") or ""}
+        if rec.rec_type == "revisit":
+            fields.update(mime="warc/revisit", refersToUrl=SITE + "img.png",
+                          refersToDate="20260102030407")
+        elif rec.http_headers:
+            fields["mime"] = rec.http_headers.get_header("Content-Type").split(";")[0]
+            fields["status"] = "200"
+        else:
+            fields["mime"] = "text/html"
+        if with_digests:
+            fields["recordDigest"] = "sha256:" + hashlib.sha256(
+                data[off:off + length]).hexdigest()
+        lines.append(f"{surt_key(url)} {ts} {json.dumps(fields)}")
+    return sorted(lines)
+
+
+@pytest.mark.parametrize("with_digests", [True, False])
+def test_snapshot_revisit_brotli(browser: Any, tmp_path: Path, with_digests: bool) -> None:
+    warc = tmp_path / "data.warc.gz"
+    _warc(warc)
+    index = _index(warc.read_bytes(), warc.name, with_digests)
+    pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"},
+             {"url": SITE + "page.html", "ts": "2026-01-02T03:04:05Z", "title": "A page"}]
+    key = generate_key("Records test")
+    bundle = build_bundle(tmp_path / "records.wacz", [warc], key, members={
+        "indexes/index.cdxj": ("\n".join(index) + "\n").encode(),
+        "pages/pages.jsonl": "".join(json.dumps(p) + "\n" for p in pages).encode()})
+    phone = open_bundle(browser, bundle)
+    try:
+        assert phone.settle() == "untrusted"
+        assert phone.show(SITE + "page.html") == "shown"
+        note = phone.page.inner_text("#page-note")
+        assert "snapshot" in note
+        assert ("matches its signed digest" in note) == with_digests
+        doc = phone.frame_doc()
+        assert doc.evaluate("document.title") == "Rendered snapshot"
+        assert doc.evaluate("document.images[0].naturalWidth") > 0
+        assert phone.click_in_frame("a") == "shown"
+        doc = phone.frame_doc()
+        assert doc.evaluate("document.title") == "Brotli page"
+        assert doc.evaluate("document.images[0].naturalWidth") > 0  # the revisit's original
+        assert phone.errors == []
+    finally:
+        phone.close()
+    assert phone.network == []
