@@ -91,6 +91,11 @@ class Phone:
         self.page.click("#back")
         return self.wait_page()
 
+    def listed(self) -> List[str]:
+        """URLs in the page list as shown."""
+        return list(self.page.eval_on_selector_all(
+            "#pages a.page", "els => els.map(e => e.dataset.url)"))
+
     def click_in_frame(self, selector: str) -> str:
         self.page.evaluate("document.querySelector('#view').dataset.page = 'loading'")
         self.frame().locator(selector).first.click()
@@ -133,7 +138,8 @@ def frame_images(phone: Phone) -> List[Any]:
 
 def frame_style(phone: Phone) -> Any:
     return phone.frame_doc().evaluate(
-        "(() => { const a = document.querySelector('nav a'); const s = getComputedStyle(document.body);"
+        "(() => { const a = document.querySelector('nav a');"
+        " const s = getComputedStyle(document.body);"
         " return {link: a ? getComputedStyle(a).color : null, font: s.fontFamily,"
         " fonts: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family),"
         " title: document.title}; })()")

@@ -59,8 +59,8 @@ def _warc(path: Path) -> None:
                                "Content-Type": "text/html; charset=utf-8"})
         w.write_record(rec)
         img = _response(w, SITE + "img.png", "image/png", PNG, "2026-01-02T03:04:07Z")
-        other = ("<html><head><title>Brotli page</title></head><body>"
-                 "<img alt=again src='img2.png'></body></html>").encode()
+        other = (b"<html><head><title>Brotli page</title></head><body>"
+                 b"<img alt=again src='img2.png'></body></html>")
         _response(w, SITE + "other.html", "text/html; charset=utf-8", brotli.compress(other),
                   "2026-01-02T03:04:08Z", encoding="br")
         digest = img.rec_headers.get_header("WARC-Payload-Digest")
