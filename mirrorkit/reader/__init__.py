@@ -48,7 +48,7 @@ def reader_sha256() -> str:
     return hashlib.sha256(reader_bytes()).hexdigest()
 
 
-def _write_atomic(out: Path, chunks: "list[bytes]") -> Path:
+def _write_atomic(out: Path, chunks: list[bytes]) -> Path:
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)

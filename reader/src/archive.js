@@ -95,7 +95,7 @@ export async function openBundle(blob, name) {
   const now = result.resources.filter((r) => !r.path.startsWith('archive/'));
   const later = result.resources.filter((r) => r.path.startsWith('archive/'));
   for (const r of now) {
-    if ((await hashMember(zip, r.path)) !== r.hash) {
+    if ((await hashMember(zip, r.path, null, 64 << 20)) !== r.hash) {
       state.problems.push(`${r.path}: content does not match its hash (changed or damaged)`);
     }
   }
@@ -113,7 +113,11 @@ async function fullCheck(zip, todo) {
   state.toHash = todo.reduce((n, r) => n + r.size, 0);
   try {
     for (const r of todo) {
-      const got = await hashMember(zip, r.path, (n) => { state.hashed += n; state.onChange(); });
+      const got = await hashMember(zip, r.path, (n) => {
+        const before = Math.floor((100 * state.hashed) / state.toHash);
+        state.hashed += n;
+        if (Math.floor((100 * state.hashed) / state.toHash) !== before) state.onChange();
+      });
       if (state.bundle !== bundle) return;  // another bundle was opened meanwhile
       if (got !== r.hash) fail(`${r.path}: content does not match its hash (changed or damaged)`);
     }

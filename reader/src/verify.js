@@ -151,8 +151,11 @@ function checkPublisher(pkg, signer, problems, notes) {
   return { publisher: block.publisher, collection: block.collection, sequence: block.sequence };
 }
 
-// SHA-256 of a whole member, streamed in slices (never the whole file in memory).
-export async function hashMember(zip, path, onBytes, sliceSize = 4 << 20) {
+// SHA-256 of a whole member. Up to `whole` bytes it is read at once and hashed natively (the
+// index and page list, before anything is shown); beyond, it streams in 1 MB slices through
+// @noble/hashes (the WARCs, in the background), yielding between slices so pages stay quick.
+export async function hashMember(zip, path, onBytes, whole = 0) {
+  const sliceSize = 1 << 20;
   const m = zip.member(path);
   if (m.method !== 0) {  // deflated (JSON, page lists): hash what it inflates to
     const h = sha256.create();
@@ -167,7 +170,7 @@ export async function hashMember(zip, path, onBytes, sliceSize = 4 << 20) {
   }
   const blob = await zip.raw(m);
   // A member small enough is hashed natively; big ones stream through @noble/hashes.
-  if (blob.size <= sliceSize) {
+  if (blob.size <= Math.max(sliceSize, whole)) {
     const bytes = new Uint8Array(await blob.arrayBuffer());
     onBytes?.(bytes.length);
     return sha256hex(bytes);
