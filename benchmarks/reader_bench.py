@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SITE = "http://bench.example.org/"
-WORDS = ("water river village report testimony well school rights dam survey 清水 村民 证词 "
-         "报告 流域").split()
+WORDS = ["water", "river", "village", "report", "testimony", "well", "school", "rights", "dam",
+         "survey", "清水", "村民", "证词", "报告", "流域"]
 
 
 def synthetic_warc(path: Path, records: int) -> int:
@@ -104,7 +104,8 @@ def bench_reader(wacz: Path, first_url: str) -> Dict[str, Any]:
         out["pages_listed"] = page.inner_text("#page-count")
         page.click(f'#pages a.page[data-url="{first_url}"]')
         out["first_page_s"] = wait("#view[data-page=shown]") - t0
-        out["archived_images_on_first_page"] = page.query_selector("#view").content_frame().evaluate(
+        frame = page.query_selector("#view").content_frame()
+        out["archived_images_on_first_page"] = frame.evaluate(
             "document.querySelectorAll('img[src^=\"data:\"]').length")
         out["heap_peak_at_first_page_mb"] = peak[0]
         out["full_check_s"] = wait("html[data-state=untrusted], html[data-state=failed], "

@@ -128,3 +128,60 @@ def test_snapshot_revisit_brotli(browser: Any, tmp_path: Path, with_digests: boo
     finally:
         phone.close()
     assert phone.network == []
+
+
+HOSTILE = """<!doctype html><html><head><title>Hostile</title>
+<meta http-equiv="refresh" content="0; url=http://evil.example/refresh">
+<meta http-equiv="Content-Security-Policy" content="default-src *">
+<base href="http://evil.example/base/">
+<link rel="stylesheet" href="http://evil.example/style.css">
+<link rel="preload" href="http://evil.example/font.woff2" as="font">
+<link rel="dns-prefetch" href="//evil.example">
+<style>@import "http://evil.example/import.css";
+body { background: url(http://evil.example/bg.png) }
+.x { background-image: image-set("http://evil.example/set.png" 1x) }</style>
+<script>document.title = "ran"; parent.document.title = "ran";</script>
+</head><body onload="document.title='ran'">
+<img src="http://evil.example/img.png" onerror="document.title='ran'"
+     srcset="http://evil.example/a.png 2x">
+<svg><script>document.title='ran'</script><use href="http://evil.example/sprite.svg#a"/>
+<image href="http://evil.example/svg.png"/></svg>
+<iframe src="http://evil.example/frame.html"></iframe>
+<iframe srcdoc="<script>parent.parent.document.title='ran'</script><img src='http://evil.example/f.png'>"></iframe>
+<video poster="http://evil.example/poster.png" src="http://evil.example/v.mp4"></video>
+<object data="http://evil.example/o.swf"></object><embed src="http://evil.example/e.swf">
+<form action="http://evil.example/post"><input type=image src="http://evil.example/i.png"></form>
+<a href="javascript:parent.document.title='ran'" id="js">js</a>
+<a href="http://evil.example/away" target="_top" id="away">away</a>
+<p style="background: url('http://evil.example/inline.png')">text</p>
+</body></html>"""
+
+
+def test_hostile_page_runs_nothing_and_loads_nothing(browser: Any, tmp_path: Path) -> None:
+    warc = tmp_path / "hostile.warc.gz"
+    with open(warc, "wb") as fh:
+        _response(WARCWriter(fh, gzip=True), SITE + "hostile.html", "text/html; charset=utf-8",
+                  HOSTILE.encode(), "2026-01-02T03:04:05Z")
+    index = _index(warc.read_bytes(), warc.name, True)
+    pages = [{"format": "json-pages-1.0", "id": "pages"},
+             {"url": SITE + "hostile.html", "ts": "2026-01-02T03:04:05Z", "title": "Hostile"}]
+    bundle = build_bundle(tmp_path / "hostile.wacz", [warc], generate_key("Hostile"), members={
+        "indexes/index.cdxj": ("\n".join(index) + "\n").encode(),
+        "pages/pages.jsonl": "".join(json.dumps(p) + "\n" for p in pages).encode()})
+    phone = open_bundle(browser, bundle)
+    try:
+        assert phone.settle() == "untrusted"
+        assert phone.show(SITE + "hostile.html") == "shown"
+        phone.page.wait_for_timeout(1500)  # give a refresh or a late load its chance
+        doc = phone.frame_doc()
+        assert doc.evaluate("document.title") == "Hostile"
+        assert phone.page.title() == "mirrorkit reader"
+        phone.frame().locator("#js").click()
+        phone.frame().locator("#away").click()
+        phone.page.wait_for_selector("#page-note.bad", timeout=10000)
+        assert "Not in this archive" in phone.page.inner_text("#page-note")
+        assert phone.page.title() == "mirrorkit reader"
+        assert phone.page.url.startswith("file://")
+    finally:
+        phone.close()
+    assert phone.network == []

@@ -108,7 +108,7 @@ export async function rewriteHtml(html, pageUrl, ctx, depth = 0) {
         el.removeAttribute(a.name);
       }
     }
-    const tag = el.localName;
+    const tag = el.localName.toLowerCase();
     if (el.hasAttribute('style')) {
       const css = el.getAttribute('style');
       jobs.push(rewriteCss(css, base, ctx.resolve).then((v) => el.setAttribute('style', v)));
@@ -162,6 +162,11 @@ export async function rewriteHtml(html, pageUrl, ctx, depth = 0) {
       if (el.hasAttribute('poster')) set(el, 'poster', 'image');
     } else if (tag === 'image' || tag === 'feimage') {
       for (const attr of ['href', 'xlink:href']) if (el.hasAttribute(attr)) set(el, attr, 'image');
+    } else if (tag === 'use' || tag === 'textpath' || tag === 'mpath') {
+      // Only references inside the document itself; an outside one would be a request.
+      for (const attr of ['href', 'xlink:href']) {
+        if (el.hasAttribute(attr) && !el.getAttribute(attr).trim().startsWith('#')) el.removeAttribute(attr);
+      }
     }
   }
   await Promise.all(jobs);
