@@ -107,3 +107,29 @@ def test_cli(sample_bundle: Any, tmp_path: Path, capsys: Any) -> None:
     assert main(["reader", "--check", str(tmp_path / "nope.html")]) == 2
     assert main(["reader", "--check", str(other), "--json"]) == 1
     assert '"genuine": false' in capsys.readouterr().out
+
+
+def test_kit_ships_the_genuine_reader(sample_bundle: Any, tmp_path: Path) -> None:
+    from mirrorkit.kit import build_kit
+
+    kit = build_kit([sample_bundle.path], tmp_path / "kit")
+    assert check_reader(kit.path / "READER.html").genuine
+    sha = reader_sha256()
+    page = (kit.path / "START-HERE.html").read_text(encoding="utf-8")
+    readme = (kit.path / "README.txt").read_text(encoding="utf-8-sig")
+    for text in (page, readme):
+        assert text.count(sha) == 2  # English and Chinese
+        assert text.index("READER.html") < text.index("mirrorkit-serve.pyz --fingerprint")
+    assert f"{sha}  READER.html" in (kit.path / "SHA256SUMS").read_text()
+
+
+def test_trust_card_prints_the_reader_sha(tmp_path: Path) -> None:
+    from mirrorkit.qr.card import CardKey, card_html, card_svg, reader_lines
+    from mirrorkit.signing import generate_key
+
+    key = generate_key("Lantern Rights Watch")
+    card = CardKey(key.name, key.public_key_der, key.fingerprint)
+    sha = reader_sha256()
+    assert "".join(reader_lines()[1:]) == sha
+    for text in (card_html(card), card_svg(card)):
+        assert sha[:32] in text and sha[32:] in text

@@ -140,3 +140,26 @@ def test_archivewebpage_signatures(browser: Any, interop: Path) -> None:
     finally:
         phone.close()
     assert phone.network == []
+
+
+def test_compressed_index_is_read_and_checked(browser: Any, sample_bundle: Any,
+                                              tmp_path: Path) -> None:
+    from mirrorkit.wacz import create_bundle
+
+    key = generate_key("Lantern Rights Watch")
+    good = create_bundle([sample_bundle.path.parent / "capture"], tmp_path / "cdxgz.wacz",
+                         key=key, collection="cdxgz", text=True, index_format="compressed")
+    with zipfile.ZipFile(good) as zf:
+        assert "indexes/index.cdx.gz" in zf.namelist()
+    phone = open_bundle(browser, good)
+    try:
+        assert phone.settle() == "untrusted"
+        assert phone.show(sample_bundle.expected["gbk_page"]) == "shown"
+        assert phone.frame_doc().evaluate("document.title") == "新闻简报：流域村民的证词"
+    finally:
+        phone.close()
+    bad = tmp_path / "cdxgz-bad.wacz"
+    _flip_member(good, bad, "indexes/index.cdx.gz")
+    state, text, phone = _never_trusted(browser, bad, key.fingerprint)
+    phone.close()
+    assert state == "failed" and "index.cdx.gz" in text
