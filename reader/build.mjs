@@ -10,8 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2] || join(here, '..', 'mirrorkit', 'reader', 'READER.html');
 const version = process.env.MIRRORKIT_VERSION || JSON.parse(readFileSync(join(here, 'package.json'))).version;
 
-const result = await build({
-  entryPoints: [join(here, 'src', 'main.js')],
+const common = {
   bundle: true,
   format: 'iife',
   target: ['chrome110', 'firefox115', 'safari16.4'],
@@ -21,6 +20,14 @@ const result = await build({
   write: false,
   absWorkingDir: here,
   logLevel: 'warning',
+};
+// The hashing worker is a bundle of its own, handed to the page as a string (started from a
+// blob: URL, since a file:// page cannot load a sibling script).
+const worker = await build({ ...common, entryPoints: [join(here, 'src', 'hashworker.js')] });
+const result = await build({
+  ...common,
+  define: { __HASH_WORKER__: JSON.stringify(worker.outputFiles[0].text) },
+  entryPoints: [join(here, 'src', 'main.js')],
 });
 // `</script` may not appear inside an inline script; in JS it can only be inside a string.
 const js = result.outputFiles[0].text.replace(/<\/(script)/gi, '<\\/$1');

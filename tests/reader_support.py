@@ -40,6 +40,7 @@ class Phone:
     page: Any
     network: List[str] = field(default_factory=list)
     errors: List[str] = field(default_factory=list)
+    workers: List[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.context.close()
@@ -83,8 +84,9 @@ class Phone:
         if self.page.is_visible("#to-list"):
             self.page.click("#to-list")
         self.page.fill("#search", text)
-        return list(self.page.eval_on_selector_all(
-            "#pages a.page", "els => els.map(e => e.dataset.url)"))
+        self.page.wait_for_selector(f'#pages[data-search="{text}"]', state="attached",
+                                    timeout=30000)
+        return self.listed()
 
     def back(self) -> str:
         self.page.evaluate("document.querySelector('#view').dataset.page = 'loading'")
@@ -116,6 +118,7 @@ def open_phone(browser: Any, url: Optional[str] = None) -> Phone:
                if r.url.startswith(("http:", "https:", "ws:", "wss:")) else None)
     page = context.new_page()
     page.on("pageerror", lambda e: phone.errors.append(str(e)))
+    page.on("worker", lambda w: phone.workers.append(w.url))
     phone.page = page
     page.goto(url or READER_PATH.resolve().as_uri())
     return phone

@@ -185,3 +185,40 @@ def test_hostile_page_runs_nothing_and_loads_nothing(browser: Any, tmp_path: Pat
     finally:
         phone.close()
     assert phone.network == []
+
+
+def test_large_warc_is_hashed_in_a_worker(browser: Any, tmp_path: Path) -> None:
+    """WARCs over 1 MB are hashed by @noble/hashes in a Worker (a blob: URL on file://); a
+    flipped byte in a record nobody opens still fails the bundle."""
+    import random
+
+    warc = tmp_path / "big.warc.gz"
+    with open(warc, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        _response(w, SITE + "big.html", "text/html; charset=utf-8",
+                  b"<title>Big</title><img src='/blob.bin'>", "2026-01-02T03:04:05Z")
+        _response(w, SITE + "blob.bin", "application/octet-stream",
+                  random.Random(1).randbytes(3_000_000), "2026-01-02T03:04:06Z")
+    index = _index(warc.read_bytes(), warc.name, True)
+    pages = [{"format": "json-pages-1.0", "id": "pages"},
+             {"url": SITE + "big.html", "ts": "2026-01-02T03:04:05Z", "title": "Big"}]
+    members = {"indexes/index.cdxj": ("\n".join(index) + "\n").encode(),
+               "pages/pages.jsonl": "".join(json.dumps(p) + "\n" for p in pages).encode()}
+    bundle = build_bundle(tmp_path / "big.wacz", [warc], generate_key("Big"), members=members)
+    phone = open_bundle(browser, bundle)
+    try:
+        assert phone.settle() == "untrusted"
+        assert any(u.startswith("blob:") for u in phone.workers), phone.workers
+    finally:
+        phone.close()
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0x01  # inside the 3 MB record, far from anything shown
+    bad = tmp_path / "big-bad.wacz"
+    bad.write_bytes(bytes(data))
+    phone = open_bundle(browser, bad)
+    try:
+        assert phone.settle() == "failed"
+        assert "archive/big.warc.gz: content does not match its hash" in phone.page.inner_text(
+            "#problems")
+    finally:
+        phone.close()

@@ -20,6 +20,7 @@ export const state = {
   search: null,
   lang: 'en',
   onChange: () => {},
+  onIdle: null,       // called once the full check has ended
 };
 
 const MAX_RESOURCE = 48 * 1024 * 1024;
@@ -127,6 +128,7 @@ async function fullCheck(zip, todo) {
   if (state.bundle !== bundle) return;
   state.fullCheck = 'done';
   judge();
+  state.onIdle?.();
 }
 
 // The record to show for `url` near `ts`: revisits resolved to their originals, redirects

@@ -95,6 +95,16 @@ export function renderPages() {
   let items;
   if (query) {
     if (!state.search) state.search = new SearchIndex(b.pages);
+    if (!state.search.built) {
+      $('page-count').textContent = t('indexing', 0);
+      const search = state.search;
+      search.build((done, total) => {
+        if (state.search === search && !search.built) {
+          $('page-count').textContent = t('indexing', Math.floor((100 * done) / total));
+        }
+      }).then(() => { if (state.search === search) renderPages(); });
+      return;
+    }
     const found = state.search.search(query);
     $('page-count').textContent = found.length ? t('searchCount', found.length) : t('searchNone');
     items = found.map((r) => ({ page: r.page, snippet: r.snippet }));
@@ -103,6 +113,7 @@ export function renderPages() {
     items = b.pages.slice(0, pageLimit).map((page) => ({ page, snippet: '' }));
   }
   const list = $('pages');
+  list.dataset.search = query;  // what the list shows now (for tests and scripts)
   list.replaceChildren(...items.map(({ page, snippet }) => {
     const a = el('a', { href: '#', className: 'page', 'data-url': page.url, 'data-ts': page.ts || '' },
       el('span', { className: 'page-title' }, page.title || page.url),
@@ -229,6 +240,12 @@ function toggleScan() {
 
 export function setup() {
   state.onChange = () => { renderVerdict(); };
+  // Once the whole file is checked, the search index is built while nobody waits for it.
+  state.onIdle = () => {
+    if (!state.bundle) return;
+    if (!state.search) state.search = new SearchIndex(state.bundle.pages);
+    state.search.build();
+  };
   $('file').addEventListener('change', (e) => { if (e.target.files[0]) openFile(e.target.files[0]); });
   const zone = document.body;
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('drag'); });

@@ -151,6 +151,34 @@ function checkPublisher(pkg, signer, problems, notes) {
   return { publisher: block.publisher, collection: block.collection, sequence: block.sequence };
 }
 
+/* global __HASH_WORKER__ */
+let workerUrl = null;
+
+// SHA-256 of a Blob in a Worker (the page stays responsive); null when workers cannot start
+// here, and the caller hashes on the page instead.
+function hashInWorker(blob, onBytes) {
+  let worker;
+  try {
+    workerUrl ??= URL.createObjectURL(new Blob([__HASH_WORKER__], { type: 'text/javascript' }));
+    worker = new Worker(workerUrl);
+  } catch {
+    return null;
+  }
+  return new Promise((resolve, reject) => {
+    worker.onmessage = ({ data }) => {
+      if (data.progress) { onBytes?.(data.progress); return; }
+      worker.terminate();
+      if (data.error) reject(new ReaderError(data.error)); else resolve(data.hex);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      resolve(null);  // could not run (a browser that refuses blob: workers): hash on the page
+    };
+    worker.postMessage({ blob, id: 1 });
+  });
+}
+
 // SHA-256 of a whole member. Up to `whole` bytes it is read at once and hashed natively (the
 // index and page list, before anything is shown); beyond, it streams in 1 MB slices through
 // @noble/hashes (the WARCs, in the background), yielding between slices so pages stay quick.
@@ -175,6 +203,10 @@ export async function hashMember(zip, path, onBytes, whole = 0) {
     onBytes?.(bytes.length);
     return sha256hex(bytes);
   }
+  let done = 0;
+  const inWorker = await hashInWorker(blob, (n) => { done += n; onBytes?.(n); });
+  if (inWorker) return inWorker;
+  onBytes?.(-done);  // the worker gave up part way: start again here
   const h = sha256.create();
   for (let pos = 0; pos < blob.size; pos += sliceSize) {
     const chunk = new Uint8Array(await blob.slice(pos, pos + sliceSize).arrayBuffer());
