@@ -148,3 +148,22 @@ def test_chinese_interface_and_switch(browser: Any, sample_bundle: Any) -> None:
         assert page.inner_text("label[for=file]") == "Open a bundle (.wacz)"
     finally:
         context.close()
+
+
+def test_drag_and_drop_opens_a_bundle(browser: Any, sample_bundle: Any) -> None:
+    import base64
+
+    phone = open_phone(browser)
+    try:
+        data = base64.b64encode(sample_bundle.path.read_bytes()).decode()
+        transfer = phone.page.evaluate_handle(
+            "(b64) => { const dt = new DataTransfer();"
+            " const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));"
+            " dt.items.add(new File([bytes], 'dropped.wacz')); return dt; }", data)
+        phone.page.dispatch_event("body", "dragover", {"dataTransfer": transfer})
+        phone.page.dispatch_event("body", "drop", {"dataTransfer": transfer})
+        assert phone.settle() == "untrusted"
+        assert phone.page.inner_text("#fingerprint") == sample_bundle.fingerprint
+    finally:
+        phone.close()
+    assert phone.network == []

@@ -101,6 +101,7 @@ export async function openBundle(blob, name) {
     }
   }
   const pages = await readPages(zip, index);
+  zip.keep = null;  // the index and page list are parsed: their bytes can go
   state.bundle = { name, zip, index, pkg: result.pkg, pages, signer: result.signer,
     publisher: result.publisher };
   judge();

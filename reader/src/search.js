@@ -5,7 +5,10 @@ const CJK = '\\u3040-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\uac00
 // A CJK run, or a run of other letters, digits and marks (as Python's [^\W_] less CJK).
 const RUN = new RegExp(`([${CJK}]+)|((?:[^\\P{L}${CJK}]|[\\p{N}\\p{M}])+)`, 'gu');
 
-function fold(text) { return String(text || '').normalize('NFKC').toLowerCase(); }
+// Python's casefold() as far as text here needs it: lower case plus the folds it adds.
+function fold(text) {
+  return String(text || '').normalize('NFKC').toLowerCase().replace(/ß/g, 'ss').replace(/ς/g, 'σ');
+}
 
 // Calls word(w) for each word and cjk(chars) for each CJK run (an array of characters).
 function eachRun(text, word, cjk) {

@@ -185,6 +185,11 @@ function hashInWorker(blob, onBytes) {
 export async function hashMember(zip, path, onBytes, whole = 0) {
   const sliceSize = 1 << 20;
   const m = zip.member(path);
+  if (m.size <= whole) {  // read at once (and kept for parsing), hashed natively
+    const bytes = await zip.bytes(path, whole);
+    onBytes?.(m.csize);
+    return sha256hex(bytes);
+  }
   if (m.method !== 0) {  // deflated (JSON, page lists): hash what it inflates to
     const h = sha256.create();
     const reader = (await zip.stream(path)).getReader();

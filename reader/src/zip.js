@@ -16,6 +16,9 @@ export class Zip {
   constructor(blob) {
     this.blob = blob;
     this.members = new Map();
+    // While a bundle opens, small members read once (page list, index) are kept here so that
+    // hashing and parsing share one read; dropped once open.
+    this.keep = new Map();
   }
 
   // Reads the end record and the central directory; throws ReaderError on a non-ZIP.
@@ -127,7 +130,17 @@ export class Zip {
 
   // The whole member, decompressed, at most `limit` bytes.
   async bytes(name, limit = 64 * 1024 * 1024) {
+    if (this.keep && this.keep.has(name)) return this.keep.get(name);
     const m = this.member(name);
+    if (this.keep) {
+      const p = this.readBytes(m, name, limit);
+      this.keep.set(name, p);
+      return p;
+    }
+    return this.readBytes(m, name, limit);
+  }
+
+  async readBytes(m, name, limit) {
     if (m.size > limit) throw new ReaderError(`${name} is implausibly large (${m.size} bytes)`);
     if (m.method === 0) return new Uint8Array(await (await this.raw(m)).arrayBuffer());
     return readAll(await this.stream(name), limit, name);
