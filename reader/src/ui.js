@@ -47,6 +47,8 @@ export function renderVerdict() {
   const pct = state.toHash ? Math.floor((100 * state.hashed) / state.toHash) : 0;
   $('verdict-text').textContent = state.verdict === 'verifying' ? t('verifying', pct)
     : state.verdict === 'none' ? '' : t(state.verdict);
+  // The same verdict, short, beside every page shown (on a phone the box is scrolled away).
+  $('badge').textContent = state.verdict === 'none' ? '' : t('badge_' + state.verdict);
   const signer = b && b.signer;
   $('publisher').textContent = (b && b.publisher && b.publisher.publisher) || t('anonymous');
   $('fingerprint').textContent = signer && signer.fingerprint ? signer.fingerprint
@@ -139,6 +141,7 @@ export async function showPage(url, ts, push = true) {
   const note = $('page-note');
   $('viewer').hidden = false;
   document.body.classList.add('viewing');
+  if (window.matchMedia('(max-width: 899px)').matches) $('viewer').scrollIntoView({ block: 'start' });
   if (push && state.current) history.push(state.current);
   state.current = { url, ts };
   $('page-url').textContent = url;
