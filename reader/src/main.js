@@ -16,16 +16,21 @@ setDecoders({
 function embeddedBundle() {
   const script = document.getElementById('mirrorkit-bundle');
   if (!script || !script.textContent.trim()) return null;
-  const text = script.textContent.replace(/\s+/g, '');
+  const text = script.textContent;
+  script.textContent = '';
+  // `mirrorkit reader BUNDLE` writes 76 base64 characters and a newline per line, so pieces of
+  // whole lines decode on their own (atob skips the newlines): no second copy of the text.
+  const first = text.search(/\S/);
+  const lined = text[first + 76] === '\n' || text.length - first <= 77;
+  const src = lined ? text : text.replace(/\s+/g, '');
+  const step = lined ? 77 * 65536 : 4 * 1024 * 1024;
   const parts = [];
-  const step = 4 * 1024 * 1024;  // a multiple of 4: each piece decodes on its own
-  for (let i = 0; i < text.length; i += step) {
-    const bin = atob(text.slice(i, i + step));
+  for (let i = lined ? first : 0; i < src.length; i += step) {
+    const bin = atob(src.slice(i, i + step));
     const bytes = new Uint8Array(bin.length);
     for (let j = 0; j < bin.length; j++) bytes[j] = bin.charCodeAt(j);
     parts.push(bytes);
   }
-  script.textContent = '';
   return new File(parts, script.dataset.name || 'bundle.wacz', { type: 'application/zip' });
 }
 
