@@ -19,7 +19,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 SETTLED = "html[data-state=untrusted], html[data-state=failed], html[data-state=trusted]"
-SHOWN = "#view[data-page=shown], #view[data-page=missing], #view[data-page=damaged]"
+SHOWN = ("#view[data-page=shown], #view[data-page=missing], #view[data-page=damaged], "
+         "#view[data-page=undecodable]")
 
 
 def launch_browser() -> Iterator[Any]:

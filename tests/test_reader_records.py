@@ -222,3 +222,46 @@ def test_large_warc_is_hashed_in_a_worker(browser: Any, tmp_path: Path) -> None:
             "#problems")
     finally:
         phone.close()
+
+
+def _zstd(data: bytes) -> bytes:
+    import shutil
+    import subprocess
+
+    if shutil.which("zstd") is None:
+        pytest.skip("the zstd command is not installed (needed only to make the test body)")
+    return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True,
+                          check=True).stdout
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip", "deflate", "x-unknown"])
+def test_content_encodings(browser: Any, tmp_path: Path, encoding: str) -> None:
+    import gzip
+    import zlib
+
+    html = "<html><head><title>Encoded 编码</title></head><body><p>水</p></body></html>".encode()
+    body = {"br": brotli.compress, "zstd": _zstd, "gzip": gzip.compress,
+            "deflate": zlib.compress, "x-unknown": lambda b: b"\x00garbage"}[encoding](html)
+    warc = tmp_path / "enc.warc.gz"
+    with open(warc, "wb") as fh:
+        _response(WARCWriter(fh, gzip=True), SITE + "enc.html", "text/html; charset=utf-8",
+                  body, "2026-01-02T03:04:05Z", encoding=encoding)
+    index = _index(warc.read_bytes(), warc.name, True)
+    pages = [{"format": "json-pages-1.0", "id": "pages"},
+             {"url": SITE + "enc.html", "ts": "2026-01-02T03:04:05Z", "title": "Encoded"}]
+    bundle = build_bundle(tmp_path / "enc.wacz", [warc], generate_key("Enc"), members={
+        "indexes/index.cdxj": ("\n".join(index) + "\n").encode(),
+        "pages/pages.jsonl": "".join(json.dumps(p) + "\n" for p in pages).encode()})
+    phone = open_bundle(browser, bundle)
+    try:
+        assert phone.settle() == "untrusted"
+        outcome = phone.show(SITE + "enc.html")
+        if encoding == "x-unknown":
+            assert outcome == "undecodable"  # not shown; said why
+            assert "cannot be decoded here" in phone.page.inner_text("#page-note")
+            assert phone.state == "untrusted"  # the record is intact, only not decodable
+        else:
+            assert outcome == "shown"
+            assert phone.frame_doc().evaluate("document.title") == "Encoded 编码"
+    finally:
+        phone.close()

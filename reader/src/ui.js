@@ -155,7 +155,7 @@ export async function showPage(url, ts, push = true) {
     note.className = 'note bad';
     note.textContent = err.name === 'DamagedRecord' ? t('pageDamaged')
       : t('cannotDecode', err.message || String(err));
-    frame.dataset.page = 'damaged';
+    frame.dataset.page = err.name === 'DamagedRecord' ? 'damaged' : 'undecodable';
     return;
   }
   if (doc.missing || doc.unsupported) {
