@@ -163,3 +163,20 @@ def test_compressed_index_is_read_and_checked(browser: Any, sample_bundle: Any,
     state, text, phone = _never_trusted(browser, bad, key.fingerprint)
     phone.close()
     assert state == "failed" and "index.cdx.gz" in text
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", ["pywacz-valid-domain-sig.wacz", "starling-good-domain-sig.wacz",
+                                  "starling-bad-domain-sig.wacz"])
+def test_domain_signatures_are_not_checked_here(browser: Any, interop: Path, name: str) -> None:
+    phone = open_bundle(browser, interop / name)
+    try:
+        state = phone.settle()
+        assert state in ("untrusted", "failed")  # never trusted: nothing to compare
+        assert not phone.page.is_visible("#fp-input")
+        if state == "untrusted":
+            assert "NOT CHECKED HERE" in phone.page.inner_text("#verdict-text")
+            assert "not checked here" in phone.page.inner_text("#fingerprint")
+    finally:
+        phone.close()
+    assert phone.network == []

@@ -45,10 +45,13 @@ export function renderVerdict() {
   box.hidden = !b && state.verdict === 'none';
   if (box.hidden) return;
   const pct = state.toHash ? Math.floor((100 * state.hashed) / state.toHash) : 0;
+  const domain = b && b.signer && b.signer.kind === 'domain';
   $('verdict-text').textContent = state.verdict === 'verifying' ? t('verifying', pct)
-    : state.verdict === 'none' ? '' : t(state.verdict);
+    : state.verdict === 'none' ? '' : domain && state.verdict === 'untrusted' ? t('domainUntrusted')
+      : t(state.verdict);
   // The same verdict, short, beside every page shown (on a phone the box is scrolled away).
-  $('badge').textContent = state.verdict === 'none' ? '' : t('badge_' + state.verdict);
+  $('badge').textContent = state.verdict === 'none' ? ''
+    : t(domain && state.verdict === 'untrusted' ? 'badge_domain' : 'badge_' + state.verdict);
   const signer = b && b.signer;
   $('publisher').textContent = (b && b.publisher && b.publisher.publisher) || t('anonymous');
   $('fingerprint').textContent = signer && signer.fingerprint ? signer.fingerprint
