@@ -91,16 +91,21 @@ export async function openBundle(blob, name) {
   state.problems.push(...result.problems);
   state.notes.push(...result.notes);
   const index = await Index.open(zip);
-  // The index and the page list are hashed before they are used (they are small next to
+  // The index and the page list are hashed before anything is shown (they are small next to
   // the WARCs); the WARCs afterwards, in the background.
   const now = result.resources.filter((r) => !r.path.startsWith('archive/'));
   const later = result.resources.filter((r) => r.path.startsWith('archive/'));
-  for (const r of now) {
-    if ((await hashMember(zip, r.path, null, 64 << 20)) !== r.hash) {
+  // Hashing and parsing overlap (inflating and WebCrypto run off the page's thread); nothing
+  // is shown before both have ended.
+  const [hashes, pages] = await Promise.all([
+    Promise.all(now.map((r) => hashMember(zip, r.path, null, 64 << 20))),
+    readPages(zip, index),
+  ]);
+  now.forEach((r, i) => {
+    if (hashes[i] !== r.hash) {
       state.problems.push(`${r.path}: content does not match its hash (changed or damaged)`);
     }
-  }
-  const pages = await readPages(zip, index);
+  });
   zip.keep = null;  // the index and page list are parsed: their bytes can go
   state.bundle = { name, zip, index, pkg: result.pkg, pages, signer: result.signer,
     publisher: result.publisher };
