@@ -20,7 +20,7 @@ export const state = {
   search: null,
   lang: 'en',
   onChange: () => {},
-  onIdle: null,       // called once the full check has ended
+  onIdle: null,       // called a moment after a bundle has opened (builds the search index)
 };
 
 const MAX_RESOURCE = 48 * 1024 * 1024;
@@ -111,6 +111,10 @@ export async function openBundle(blob, name) {
     publisher: result.publisher };
   judge();
   fullCheck(zip, later);
+  // The search index is built a moment later, in idle slices, so the first page is not slowed
+  // and the first search does not wait (the WARCs are hashed in a Worker meanwhile).
+  const opened = state.bundle;
+  setTimeout(() => { if (state.bundle === opened) state.onIdle?.(); }, 1000);
   return state.bundle;
 }
 
@@ -134,7 +138,6 @@ async function fullCheck(zip, todo) {
   if (state.bundle !== bundle) return;
   state.fullCheck = 'done';
   judge();
-  state.onIdle?.();
 }
 
 // The record to show for `url` near `ts`: revisits resolved to their originals, redirects

@@ -69,7 +69,10 @@ export class SearchIndex {
         for (const t of tokens(`${page.text || ''} ${page.url || ''}`)) add(body, t, i);
       }
       onProgress?.(end, this.pages.length);
-      if (end < this.pages.length) await new Promise((r) => setTimeout(r, 0));
+      if (end < this.pages.length) {
+        await new Promise((r) => (self.requestIdleCallback ? requestIdleCallback(r, { timeout: 50 })
+          : setTimeout(r, 0)));
+      }
     }
     this.title = title; this.body = body;
   }

@@ -246,7 +246,7 @@ function toggleScan() {
 
 export function setup() {
   state.onChange = () => { renderVerdict(); };
-  // Once the whole file is checked, the search index is built while nobody waits for it.
+  // A moment after a bundle opens, the search index is built while nobody waits for it.
   state.onIdle = () => {
     if (!state.bundle) return;
     if (!state.search) state.search = new SearchIndex(state.bundle.pages);
