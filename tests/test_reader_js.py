@@ -74,3 +74,24 @@ def test_trust_card_text_gives_the_fingerprint() -> None:
         " console.log(JSON.stringify([await readCardText(good), await readCardText(bad)])); });",
         [text, "MIRRORKIT:KEY:1:%%%"])
     assert got == [{"name": key.name, "fingerprint": key.fingerprint}, None]
+
+
+def test_search_results_match_the_server(sample_bundle: Any) -> None:
+    import zipfile
+
+    from serve.search import SearchIndex
+
+    with zipfile.ZipFile(sample_bundle.path) as zf:
+        lines = zf.read("pages/pages.jsonl").decode().splitlines()
+    pages = [p for p in map(json.loads, lines) if "url" in p]
+    queries = ["村民", "water", "detention 2025", "灯笼", "reports", "清洁饮用水", "nothing-here",
+               "Lantern", "页面"]
+    got = _node(
+        "import { SearchIndex } from './search.js';"
+        "let s=''; process.stdin.on('data', d => s += d).on('end', async () => {"
+        " const [pages, queries] = JSON.parse(s); const idx = new SearchIndex(pages);"
+        " await idx.build();"
+        " console.log(JSON.stringify(queries.map(q => idx.search(q, 5).results"
+        ".map(r => r.page.url)))); });", [pages, queries])
+    index = SearchIndex(pages)
+    assert got == [[p["url"] for p in index.search(q, limit=5)] for q in queries]

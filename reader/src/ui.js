@@ -110,9 +110,10 @@ export function renderPages() {
       }).then(() => { if (state.search === search) renderPages(); });
       return;
     }
-    const found = state.search.search(query);
-    $('page-count').textContent = found.length ? t('searchCount', found.length) : t('searchNone');
-    items = found.map((r) => ({ page: r.page, snippet: r.snippet }));
+    const { results, more } = state.search.search(query);
+    $('page-count').textContent = results.length
+      ? t('searchCount', results.length + (more ? '+' : '')) : t('searchNone');
+    items = results;
   } else {
     $('page-count').textContent = t('pageCount', b.pages.length);
     items = b.pages.slice(0, pageLimit).map((page) => ({ page, snippet: '' }));
