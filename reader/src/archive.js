@@ -145,7 +145,7 @@ async function fullCheck(zip, todo) {
 export async function findRecord(url, ts, hops = 0) {
   const { index, zip } = state.bundle;
   const entries = (await index.lookup(url)).filter((e) => !String(e.url).startsWith('urn:'));
-  let entry = closest(entries, ts);
+  const entry = closest(entries, ts);
   if (!entry) return null;
   if (entry.mime === 'warc/revisit') {
     const target = entry.refersToUrl || entry.url;
@@ -154,11 +154,10 @@ export async function findRecord(url, ts, hops = 0) {
     const orig = byDate || closest(originals.filter((e) => e.digest && e.digest === entry.digest), entry.ts) ||
       closest(originals, entry.ts);
     if (!orig) return null;
-    const revisit = await checked(zip, entry);
-    entry = orig;
-    const rec = await checked(zip, orig);
-    if (revisit.http) { rec.http = new Map([...rec.http || [], ...[...revisit.http].filter(([k]) => k !== 'content-length')]); }
-    return finish(entry, rec, url, ts, hops);
+    // The revisit itself is checked too; the original's headers go with its payload (they say
+    // how those bytes are encoded).
+    await checked(zip, entry);
+    return finish(orig, await checked(zip, orig), url, ts, hops);
   }
   return finish(entry, await checked(zip, entry), url, ts, hops);
 }
