@@ -55,7 +55,8 @@ export function renderVerdict() {
   const signer = b && b.signer;
   $('publisher').textContent = (b && b.publisher && b.publisher.publisher) || t('anonymous');
   $('fingerprint').textContent = signer && signer.fingerprint ? signer.fingerprint
-    : signer && signer.kind === 'domain' ? t('domain', signer.domain) : t('unsigned');
+    : signer && signer.kind === 'domain' ? t('domain', signer.domain)
+      : state.problems.length ? t('noValidSignature') : t('unsigned');
   $('signed-at').textContent = signer && signer.created ? fmtDate(signer.created) : '';
   $('compare').hidden = !(signer && signer.kind === 'anonymous');
   $('scan').hidden = !canScan();
