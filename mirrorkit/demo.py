@@ -105,6 +105,15 @@ def run_demo(out: PathLike = DEFAULT_OUT, *, serve: bool = True, port: int = 0,
     say(f"6. Built the USB kit in {kit_dir}/ ({len(kit.files) + 1} files); try it with: "
         f"python3 {kit_dir / ZIPAPP_NAME} --fingerprint \"{key.fingerprint}\"")
 
+    from mirrorkit.kit.build import READER_NAME
+    from mirrorkit.reader import reader_sha256, write_single_file
+
+    single = write_single_file(bundle, out / (Path(BUNDLE_NAME).stem + ".html"), verify=False)
+    say(f"7. No Python needed: open {(kit_dir / READER_NAME).resolve().as_uri()} in any "
+        f"browser and choose {kit_dir / BUNDLE_NAME}, or open the single-file edition "
+        f"{single.resolve().as_uri()} (one file for a phone: copy it over and tap it). "
+        f"Reader SHA-256: {reader_sha256()}")
+
     result = DemoResult(out=out, capture=capture_dir, key=key_path, bundle=bundle, kit=kit_dir,
                         fingerprint=key.fingerprint, pages=pages)
     if serve:
@@ -118,6 +127,6 @@ def _serve(bundle: Path, fingerprint: str, port: int, open_browser: bool,
 
     server = start_server([bundle], port=port, fingerprint=fingerprint)
     result.url = server.url
-    say(f"7. Serving the kit's bundle at {server.url} (Ctrl+C to stop)")
+    say(f"8. Serving the kit's bundle at {server.url} (Ctrl+C to stop)")
     server.serve_forever(open_browser)
     say("Stopped.")

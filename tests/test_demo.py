@@ -22,10 +22,16 @@ def test_demo_builds_a_verified_kit(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "demo"
     assert main(["demo", "--no-serve", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(".", 1)[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]
+    assert [line.split(".", 1)[0] for line in lines] == ["1", "2", "3", "4", "5", "6", "7"]
     kit = out / "kit"
     assert sorted(p.name for p in kit.iterdir()) == [
-        "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME, "mirrorkit-serve.pyz"]
+        "READER.html", "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME,
+        "mirrorkit-serve.pyz"]
+    from mirrorkit.reader import check_reader
+
+    single = check_reader(out / (Path(BUNDLE_NAME).stem + ".html"))
+    assert single.genuine and single.edition == "single-file"
+    assert "READER.html" in lines[6] and single.reader_sha256 in lines[6]
     key = out / "demo-key.pem"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert "not for real use" in key.read_text(encoding="utf-8")
@@ -62,7 +68,7 @@ def test_demo_serves_until_ctrl_c(tmp_path: Path) -> None:
         assert proc.stdout is not None
         url = None
         for line in proc.stdout:
-            if line.startswith("7."):
+            if line.startswith("8."):
                 url = line.split(" at ", 1)[1].split()[0]
                 break
         assert url and url.startswith("http://127.0.0.1:"), "the demo printed no address"

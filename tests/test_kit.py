@@ -69,12 +69,13 @@ def _tamper(src: Path, dest: Path) -> None:
 
 def test_kit_holds_bundle_reader_texts_and_sums(kit: Path) -> None:
     names = sorted(p.name for p in kit.iterdir())
-    assert names == ["README.txt", SUMS_NAME, "START-HERE.html", "iana.wacz", ZIPAPP_NAME]
+    assert names == ["READER.html", "README.txt", SUMS_NAME, "START-HERE.html", "iana.wacz",
+                     ZIPAPP_NAME]
     assert not list(kit.parent.glob(".kit.*")), "a temporary folder was left behind"
     out = subprocess.run(["sha256sum", "-c", SUMS_NAME], cwd=kit, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count(": OK") == 4
+    assert out.stdout.count(": OK") == 5
 
 
 def test_kit_json_describes_bundle(signed: Dict[str, str], tmp_path: Path,

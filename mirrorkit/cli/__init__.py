@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "qr": "mirrorkit.cli.qr",
     "torrent": "mirrorkit.cli.torrent",
     "demo": "mirrorkit.cli.demo",
+    "reader": "mirrorkit.cli.reader",
 }
 
 

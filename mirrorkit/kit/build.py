@@ -25,6 +25,7 @@ from mirrorkit.kit.text import render_texts
 
 PathLike = Union[str, "os.PathLike[str]"]
 ZIPAPP_NAME = "mirrorkit-serve.pyz"
+READER_NAME = "READER.html"
 SUMS_NAME = "SHA256SUMS"
 # Progress callback: (what, done, total), e.g. ("copy demo.wacz", 3_000_000, 9_000_000).
 Progress = Callable[[str, int, int], None]
@@ -307,7 +308,14 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
         zipapp = build_zipapp(tmp / ZIPAPP_NAME)
         step(f"wrote {ZIPAPP_NAME}: {zipapp.files} files, {zipapp.size // 1024} KiB "
              f"({len(zipapp.distributions)} packages)")
-        for name in render_texts(tmp, described):
+        # READER.html: the no-install reader (any browser, phones too); its SHA-256 goes into
+        # the guide so a recipient can tell a genuine build from a stranger's.
+        from mirrorkit.reader import reader_sha256, write_reader
+
+        write_reader(tmp / READER_NAME)
+        reader_sha = reader_sha256()
+        step(f"wrote {READER_NAME} (SHA-256 {reader_sha})")
+        for name in render_texts(tmp, described, reader_sha256=reader_sha):
             step(f"wrote {name}")
         sums = write_sums(tmp, known=copied)
         step(f"wrote {SUMS_NAME}: {len(sums)} files")

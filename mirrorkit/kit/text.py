@@ -70,16 +70,19 @@ def _html_block(bundles: Sequence[KitBundle], lang: str) -> str:
     return "\n".join(out)
 
 
-def render_texts(folder: Path, bundles: Sequence[KitBundle]) -> List[str]:
-    """Write START-HERE.html and README.txt into `folder`; returns their names. Raises OSError."""
+def render_texts(folder: Path, bundles: Sequence[KitBundle], reader_sha256: str = "") -> List[str]:
+    """Write START-HERE.html and README.txt into `folder`; returns their names. Raises OSError.
+
+    `reader_sha256` is the SHA-256 of the kit's READER.html, printed in both guides."""
     page = Template((TEXTS_DIR / "START-HERE.html").read_text(encoding="utf-8"))
     (folder / "START-HERE.html").write_text(
         page.substitute(bundles_en=_html_block(bundles, "en"),
-                        bundles_zh=_html_block(bundles, "zh")),
+                        bundles_zh=_html_block(bundles, "zh"),
+                        reader_sha256=html.escape(reader_sha256)),
         encoding="utf-8", newline="\n")
     readme = Template((TEXTS_DIR / "README.txt").read_text(encoding="utf-8"))
     text = readme.substitute(bundles_en=_text_block(bundles, "en"),
-                             bundles_zh=_text_block(bundles, "zh"))
+                             bundles_zh=_text_block(bundles, "zh"), reader_sha256=reader_sha256)
     # A byte-order mark and CRLF line ends: older Windows Notepad (still common) then shows the
     # Chinese half correctly instead of reading the file as the local code page.
     (folder / "README.txt").write_text("\ufeff" + text, encoding="utf-8", newline="\r\n")

@@ -176,13 +176,28 @@ def _fit(
 
 # --- writers -------------------------------------------------------------------------------------
 
+def reader_lines() -> list[str]:
+    """The genuine READER.html's SHA-256 as printed on cards: a label and two halves of 32 hex
+    digits (a reader file brings its own verifier, so people compare this). [] if not shipped."""
+    from mirrorkit import __version__
+    from mirrorkit.errors import MirrorkitError
+    from mirrorkit.reader import reader_sha256
+
+    try:
+        sha = reader_sha256()
+    except MirrorkitError:
+        return []
+    return [f"READER.html (mirrorkit {__version__}) SHA-256:", sha[:32], sha[32:]]
+
+
 def card_png(key: CardKey) -> tuple[bytes, list[str]]:
     """The card as PNG bytes, and warnings (e.g. no font for the name); raises `QRError`."""
     mat = render.matrix(card_text(key.name, key.public_key_der), "M")
     width, margin = 900, 40
     box = max(4, (width - 2 * margin) // len(mat))
     qr = render.to_image(mat, box).convert("L")
-    height = margin + qr.height + 330
+    reader = reader_lines()
+    height = margin + qr.height + 330 + (40 + 30 * len(reader) if reader else 0)
     img = Image.new("L", (width, height), 255)
     img.paste(qr, ((width - qr.width) // 2, margin))
     draw = ImageDraw.Draw(img)
@@ -204,6 +219,11 @@ def card_png(key: CardKey) -> tuple[bytes, list[str]]:
               "PHOTO.jpg", font=small, fill=0, anchor="mt")
     draw.text((width // 2, y + 30), "Compare the fingerprint with one you got another way "
               "before you trust it.", font=small, fill=0, anchor="mt")
+    y += 80
+    small_mono, _ = _font("0123456789abcdef", 20, mono=True)
+    for i, line in enumerate(reader):
+        draw.text((width // 2, y), line, font=small if i == 0 else small_mono, fill=0, anchor="mt")
+        y += 30
     warnings = [] if covered else [
         f"no installed font can draw the name {key.name!r}: the printed name may show boxes "
         "(install fonts-noto-cjk, or use the .html or .svg card); the QR code holds it intact"
@@ -229,7 +249,13 @@ def card_svg(key: CardKey) -> str:
     for i, line in enumerate(lines):
         parts.append(f'<text x="{width // 2}" y="{text_y + 75 + i * 32}" font-size="24" '
                      f'text-anchor="middle" font-family="monospace">{line}</text>')
-    height = text_y + 75 + len(lines) * 32 + 20
+    y = text_y + 75 + len(lines) * 32 + 10
+    for i, line in enumerate(reader_lines()):
+        family = font if i == 0 else "monospace"
+        parts.append(f'<text x="{width // 2}" y="{y}" font-size="13" text-anchor="middle" '
+                     f'font-family="{family}">{html.escape(line)}</text>')
+        y += 20
+    height = y + 10
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><rect width="100%" height="100%" fill="#fff"/>'
@@ -241,6 +267,9 @@ def card_html(key: CardKey) -> str:
     """The card as a printable HTML page (A6-sized card, no external resources)."""
     mat = render.matrix(card_text(key.name, key.public_key_der), "M")
     lines = "<br>".join(fingerprint_lines(key.fingerprint))
+    reader = reader_lines()
+    reader_html = (f"<div class=s>{html.escape(reader[0])}<br><code>{reader[1]}<br>{reader[2]}"
+                   "</code></div>") if reader else ""
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
         f"<title>{html.escape(key.name)} — mirrorkit key card</title><style>"
@@ -252,7 +281,7 @@ def card_html(key: CardKey) -> str:
         f"<div class=s>Fingerprint (SHA-256 of the public key)</div><div class=f>{lines}</div>"
         "<div class=s>mirrorkit publisher key · add it with <code>mirrorkit trust add "
         "PHOTO.jpg</code><br>Compare the fingerprint with one you got another way before you "
-        "trust it.</div></body></html>\n"
+        "trust it.</div>" + reader_html + "</body></html>\n"
     )
 
 
