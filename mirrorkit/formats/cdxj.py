@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mirrorkit.errors import InvalidBundle, WarcError
-from mirrorkit.formats import timestamps
+from mirrorkit.formats import fuzzy, timestamps
 from mirrorkit.formats.surt import surt_key
 
 __all__ = [
@@ -32,6 +32,8 @@ MAX_IDX_BYTES = 64 * 1024 * 1024
 MAX_BLOCK_BYTES = 16 * 1024 * 1024
 MAX_INFLATED_BLOCK = 128 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
+# At most this many entries are looked at when an exact lookup misses (pywb uses 100).
+FUZZY_LIMIT = 1000
 _INDEXED_TYPES = ("response", "revisit", "resource", "metadata")
 
 
@@ -324,8 +326,34 @@ class IndexReader:
         return len(self._blocks)
 
     def lookup(self, url: str) -> List[CdxjEntry]:
-        """Every entry for `url` (all timestamps, oldest first); raises InvalidBundle."""
-        return self.lookup_key(surt_key(url))
+        """Every entry for `url` (all timestamps, oldest first), found through `find_key`'s
+        normalisation when other tools wrote the key differently; raises InvalidBundle."""
+        return self.find_key(surt_key(url))
+
+    def find_key(self, key: str) -> List[CdxjEntry]:
+        """The entries of `key`; when there are none, those whose key other tools wrote for the
+        same resource (`mirrorkit.formats.fuzzy`: trailing slash, percent-encoding, cache
+        busters, any query of a file). Raises InvalidBundle."""
+        exact = self.lookup_key(key)
+        if exact or not key or key == "-":
+            return exact
+        want = fuzzy.normalize_key(key)
+        seen: List[CdxjEntry] = []
+        for prefix, whole in fuzzy.probe_prefixes(key):
+            found = self.lookup_key(prefix) if whole else self._bounded(prefix)
+            seen.extend(e for e in found if e.key != key)
+        same = [e for e in seen if fuzzy.normalize_key(e.key) == want]
+        if same or fuzzy.file_like(key) is None:
+            return same
+        return seen  # pywb: a file (`app.js?v=1`) is the same file whatever its query
+
+    def _bounded(self, prefix: str, limit: int = FUZZY_LIMIT) -> List[CdxjEntry]:
+        out = []
+        for entry in self.iter_prefix(prefix):
+            out.append(entry)
+            if len(out) >= limit:
+                break
+        return out
 
     def lookup_key(self, key: str) -> List[CdxjEntry]:
         """Every entry whose SURT key is exactly `key`; raises InvalidBundle."""
