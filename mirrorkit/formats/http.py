@@ -20,10 +20,14 @@ from typing import List, Optional, Sequence, Tuple
 from mirrorkit.errors import MirrorkitError
 
 __all__ = [
-    "DecoderMissing", "UndecodableBody", "can_decode", "decode_body", "encodings",
+    "NON_HTTP_SCHEMES", "DecoderMissing", "UndecodableBody", "can_decode", "decode_body",
+    "encodings",
     "revisit_headers", "valid_header_name", "valid_header_value",
 ]
 
+# URI schemes of records that are not HTTP exchanges but are replayed as stored (screenshots,
+# crawl logs, provenance pages): Scoop's file:///, wpull's urn:X-wpull:log, metadata:// ...
+NON_HTTP_SCHEMES = ("file:", "urn:", "metadata:", "dns:", "ftp:", "whois:")
 # RFC 9110 token: the only characters a field name may hold.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # A field value: visible ASCII, obs-text, space and tab; never CR, LF or NUL.

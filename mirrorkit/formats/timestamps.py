@@ -94,7 +94,7 @@ def warc_date14(value: Optional[str]) -> str:
     *fields, zone = m.groups()
     parts = [int(p) if p else 0 for p in fields]
     try:
-        when = _dt.datetime(*parts)  # type: ignore[misc]
+        when = _dt.datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
     except ValueError:
         raise ValueError(f"WARC-Date {text[:60]!r} is not a real date") from None
     if zone and zone != "Z":  # WARC says UTC; a writer that gave an offset meant that instant
@@ -102,3 +102,8 @@ def warc_date14(value: Optional[str]) -> str:
         digits = zone[1:].replace(":", "")
         when -= sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
     return f"{when.year:04d}{when.strftime('%m%d%H%M%S')}"
+
+
+# Digits a replay URL's timestamp may have: any precision from a year to ArchiveWeb.page's
+# milliseconds (17), as a regular expression.
+TIMESTAMP_PATTERN = r"\d{1,17}"

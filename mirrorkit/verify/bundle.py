@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError, UsageError
+from mirrorkit.formats.wacz import (
+    WARC_NOT_WACZ,
+    looks_like_warc,
+    multi_wacz_message,
+    multi_wacz_parts,
+)
 from mirrorkit.formats.zipcheck import (
     DATAPACKAGE,
     DIGEST,
@@ -60,6 +66,10 @@ class Report:
     bundle: Dict[str, Any] = field(default_factory=dict)
     damaged: List[Dict[str, Any]] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    # Records the signed bundle declares damaged before it was bundled (`bundle --keep-damaged`).
+    damaged_at_source: List[Dict[str, Any]] = field(default_factory=list)
+    unsigned: bool = False  # intact or not, nobody signed it
+    multi_wacz: Optional[List[str]] = None  # the parts, when this is a multi-WACZ package
 
     def add(self, name: str, outcome: str, detail: str) -> Check:
         """Record one check's outcome; never raises."""
@@ -88,7 +98,15 @@ class Report:
         signer = self.signer
         who = (self.bundle.get("publisher") or (signer.domain if signer else None)
                or "an anonymous key (no publisher name)")
-        if not self.ok:
+        if self.multi_wacz is not None:
+            lines.append("FAILED: not a single bundle: " + multi_wacz_message(self.multi_wacz)
+                         + ".")
+        elif not self.ok and self.unsigned and all(c.name == "signature"
+                                                   for c in self.failures):
+            lines.append("NOT SIGNED: every file matches the bundle's manifest, but nobody "
+                         "signed it, so nothing says who made it or that it was not changed. "
+                         "Treat its content as unverified.")
+        elif not self.ok:
             lines.append("FAILED: this bundle was changed, damaged or is not validly signed. "
                          "Do not trust its content.")
         elif self.trusted:
@@ -119,6 +137,9 @@ class Report:
         for check in self.checks:
             if check.outcome in ("fail", "warn"):
                 lines.append(f"  {check.outcome.upper()} {check.name}: {check.detail}")
+        for item in self.damaged_at_source[:20]:
+            lines.append(f"  damaged before it was bundled: {item.get('url') or '-'} "
+                         f"({item.get('file')} @ {item.get('offset')}): {item.get('problem')}")
         for item in self.damaged[:20]:
             lines.append(f"  damaged: {item.get('url') or '-'} ({item.get('file')} @ "
                          f"{item.get('offset')}): {item.get('problem')}")
@@ -132,13 +153,17 @@ class Report:
     def to_json(self) -> Dict[str, Any]:
         """A JSON-ready dict of the whole report."""
         status = "failed" if not self.ok else ("trusted" if self.trusted else "untrusted")
+        if not self.ok and self.unsigned and all(c.name == "signature" for c in self.failures):
+            status = "unsigned"
         return {
             "path": self.path, "status": status, "ok": self.ok, "trusted": self.trusted,
             "trustedName": self.trusted_name, "deep": self.deep,
             "signer": self.signer.to_json() if self.signer else None,
             "bundle": self.bundle,
             "checks": [c.__dict__ for c in self.checks],
-            "damaged": self.damaged, "warnings": self.warnings, "statement": WORDING,
+            "damaged": self.damaged, "damagedAtSource": self.damaged_at_source,
+            "unsigned": self.unsigned, "multiWacz": self.multi_wacz,
+            "warnings": self.warnings, "statement": WORDING,
         }
 
 
@@ -168,12 +193,26 @@ def _check_datapackage(bundle: BundleZip, report: Report) -> Dict[str, Any]:
     """Parse both manifests and tie datapackage.json to the digest file's hash."""
     import hashlib
 
-    if DIGEST not in bundle.members:
-        raise ZipProblem("the bundle is not signed: it has no datapackage-digest.json")
-    _, digest = _load_json(bundle, DIGEST, _MAX_DIGEST)
+    if DATAPACKAGE not in bundle.members:
+        raise ZipProblem("the ZIP has no datapackage.json: it is not a WACZ bundle")
     raw, package = _load_json(bundle, DATAPACKAGE, _MAX_DATAPACKAGE)
-    if not isinstance(digest, dict) or not isinstance(package, dict):
-        raise ZipProblem("datapackage.json or datapackage-digest.json is not a JSON object")
+    if not isinstance(package, dict):
+        raise ZipProblem("datapackage.json is not a JSON object")
+    parts = multi_wacz_parts(package, list(bundle.members))
+    if parts is not None:
+        report.multi_wacz = parts
+        raise ZipProblem(multi_wacz_message(parts))
+    if DIGEST not in bundle.members:
+        # Intact or not is still worth saying: the resources are checked against it below.
+        report.unsigned = True
+        if not isinstance(package.get("resources"), list):
+            raise ZipProblem("datapackage.json has no resources list")
+        report.add("datapackage", "ok", "datapackage.json read; there is no "
+                                        "datapackage-digest.json (the bundle is not signed)")
+        return {"digest": {}, "package": package}
+    _, digest = _load_json(bundle, DIGEST, _MAX_DIGEST)
+    if not isinstance(digest, dict):
+        raise ZipProblem("datapackage-digest.json is not a JSON object")
     if digest.get("path", DATAPACKAGE) != DATAPACKAGE:
         raise ZipProblem("datapackage-digest.json describes another file than datapackage.json")
     actual = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -196,7 +235,9 @@ def _check_datapackage(bundle: BundleZip, report: Report) -> Dict[str, Any]:
 def _check_signature(manifests: Dict[str, Any], report: Report) -> None:
     signed = manifests["digest"].get("signedData")
     if signed is None:
-        raise ZipProblem("the bundle is not signed: datapackage-digest.json has no signedData")
+        report.unsigned = True
+        raise ZipProblem("not signed: the bundle has no signature (no signedData in "
+                         "datapackage-digest.json, or no datapackage-digest.json at all)")
     info = verify_signed_data(signed)
     report.signer = info
     created = manifests["package"].get("created")
@@ -291,25 +332,54 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
         return None
     report.add("publisher", "ok", f"publisher {publisher!r}, collection {collection!r} "
                                   f"#{sequence}, bound to the signing key")
+    _check_source(block, report)
     return block
+
+
+def _check_source(block: Dict[str, Any], report: Report) -> None:
+    """What the publisher declared, inside the signature, about damage in the source."""
+    declared = block.get("damaged")
+    if isinstance(declared, list) and declared:
+        report.damaged_at_source = [d for d in declared if isinstance(d, dict)]
+        count = len(report.damaged_at_source)
+        report.add("source", "warn", f"{count} record(s) were damaged before it was bundled "
+                                     "(the publisher kept them, marked as damaged; they are "
+                                     "not shown as content)")
+    dropped = block.get("droppedRevisits")
+    if isinstance(dropped, int) and dropped > 0:
+        report.warnings.append(f"{dropped} revisit record(s) were left out when bundling: "
+                               "their originals were not in the captures (those URLs do not "
+                               "replay)")
 
 
 def _check_deep(bundle: BundleZip, report: Report,
                 progress: Optional[Callable[[int], None]]) -> None:
     from mirrorkit.verify.deep import deep_check
 
-    result = deep_check(bundle, progress)
+    declared = {(str(d.get("file")), d["offset"]) for d in report.damaged_at_source
+                if isinstance(d.get("offset"), int)}
+    result = deep_check(bundle, progress, declared)
     report.damaged = result.problems
     report.warnings.extend(result.notes)
     counts = (f"{result.records} WARC records, {result.index_entries} index entries, "
               f"{result.revisits} revisits")
+    known = ""
+    if result.known:
+        records = len({(p.get("file"), p.get("offset")) for p in result.known})
+        known = f"; {records} record(s) damaged before it was bundled, as the bundle declares"
     if result.problems:
         first = result.problems[0]
-        report.add("records", "fail", f"{len(result.problems)} damaged of {counts}; first: "
-                                      f"{first.get('url') or first.get('file')}: "
+        bad = []
+        if result.damaged_records:
+            bad.append(f"{result.damaged_records} of {result.records} WARC records damaged")
+        if result.bad_index_entries:
+            bad.append(f"{result.bad_index_entries} of {result.index_entries} index entries "
+                       "wrong")
+        report.add("records", "fail", f"{', '.join(bad) or 'damage found'} ({counts}){known}; "
+                                      f"first: {first.get('url') or first.get('file')}: "
                                       f"{first.get('problem')}")
     else:
-        report.add("records", "ok", f"{counts}: all match their digests and resolve")
+        report.add("records", "ok", f"{counts}: all match their digests and resolve{known}")
 
 
 def _check_trust(report: Report, expected: Optional[str], strict: bool, remember: bool,
@@ -368,6 +438,7 @@ def verify_bundle(path: Any, *, fingerprint: Optional[str] = None, deep: bool = 
     target = Path(path)
     if not target.is_file():
         raise UsageError(f"no such file: {target}")
+    _refuse_warc(target)
     report = Report(path=str(target), deep=deep)
     try:
         bundle = open_bundle_zip(str(target))
@@ -384,6 +455,17 @@ def verify_bundle(path: Any, *, fingerprint: Optional[str] = None, deep: bool = 
     if not report.ok:
         raise VerificationFailed(report)
     return report
+
+
+def _refuse_warc(target: Path) -> None:
+    try:
+        with open(target, "rb") as fh:
+            head = fh.read(64 * 1024)
+    except OSError as err:
+        raise UsageError(f"cannot read {target}: {err.strerror or err}") from None
+    if looks_like_warc(head):
+        raise UsageError(f"{target}: {WARC_NOT_WACZ.replace('FILE.warc.gz', str(target))}",
+                         hint="verify checks signed WACZ bundles; a WARC carries no signature.")
 
 
 def _run_checks(bundle: BundleZip, report: Report, deep: bool,
