@@ -38,13 +38,23 @@ WARC_NOT_WACZ = ("this is a WARC file, not a WACZ bundle: bundle it first "
 
 
 def looks_like_warc(head: bytes) -> bool:
-    """Whether the first bytes of a file are a WARC record (plain or gzipped). Never raises."""
+    """Whether the first bytes of a file hold a WARC record's header (plain or gzipped), read
+    by warcio. Never raises."""
+    start = head
     if head[:2] == b"\x1f\x8b":
         try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+            start = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
         except zlib.error:
             return False
-    return head.lstrip(b"\r\n")[:5] == b"WARC/"
+    if start.lstrip(b"\r\n")[:5] != b"WARC/":
+        return False
+    try:
+        from warcio.archiveiterator import ArchiveIterator
+
+        record = next(iter(ArchiveIterator(io.BytesIO(head), no_record_parse=True)))
+        return bool(record.rec_headers.get_header("WARC-Type"))
+    except Exception:  # truncated or not a WARC after all: then it is just "not a ZIP"
+        return False
 
 __all__ = ["WACZ_VERSION", "WaczReader", "bundle_summary"]
 

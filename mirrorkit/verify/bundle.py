@@ -103,9 +103,9 @@ class Report:
                          + ".")
         elif not self.ok and self.unsigned and all(c.name == "signature"
                                                    for c in self.failures):
-            lines.append("NOT SIGNED: every file matches the bundle's manifest, but nobody "
-                         "signed it, so nothing says who made it or that it was not changed. "
-                         "Treat its content as unverified.")
+            lines.append("FAILED: not signed. Every file matches the bundle's manifest, but "
+                         "nobody signed it, so nothing says who made it or that it was not "
+                         "changed. Treat its content as unverified.")
         elif not self.ok:
             lines.append("FAILED: this bundle was changed, damaged or is not validly signed. "
                          "Do not trust its content.")
