@@ -63,7 +63,7 @@ def warc(path: Path, records: Sequence[Record], *, gzip: bool = True) -> Path:
                                                    payload=io.BytesIO(spec["body"]),
                                                    warc_content_type=spec["ctype"],
                                                    warc_headers_dict=extra)
-            if "date" in spec and spec["date"] is None and spec.get("no_date"):
+            if spec.get("date") == "":  # a record without any WARC-Date
                 record.rec_headers.remove_header("WARC-Date")
             writer.write_record(record)
     return path

@@ -371,7 +371,10 @@ def _check_deep(bundle: BundleZip, report: Report,
         first = result.problems[0]
         bad = []
         if result.damaged_records:
-            bad.append(f"{result.damaged_records} of {result.records} WARC records damaged")
+            read = " read" if any("cannot be read from here on" in str(p.get("problem"))
+                                  for p in result.problems) else ""
+            bad.append(f"{result.damaged_records} of {result.records} WARC records{read} "
+                       "damaged")
         if result.bad_index_entries:
             bad.append(f"{result.bad_index_entries} of {result.index_entries} index entries "
                        "wrong")
