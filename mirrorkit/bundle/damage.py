@@ -79,3 +79,27 @@ def refusal(damaged: List[Dict[str, Any]]) -> WarcError:
         hint="Get an undamaged copy of the WARC, or bundle it anyway with --keep-damaged: the "
              "records are then marked as damaged inside the signed bundle, and every reader "
              "says so instead of showing them.")
+
+
+def scan(path: Path, name: str, entries: List[Any]) -> List[Dict[str, Any]]:
+    """Check every record of the WARC at `path` with `formats.warcdigest`, as `verify --deep`
+    does (used when warcio's own checker could not run). Raises WarcError when unreadable."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    by_offset = {int(e.fields["offset"]): e for e in entries}
+    out: List[Dict[str, Any]] = []
+    try:
+        with open(path, "rb") as fh:
+            it = ArchiveIterator(fh, no_record_parse=True)
+            for record in it:
+                problems = record_digest_problems(record)
+                it.read_to_end(record)
+                offset = it.get_record_offset()
+                if problems:
+                    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip("<> ")
+                    out.append({"file": name, "offset": offset, "url": url,
+                                "type": record.rec_type or "", "problem": "; ".join(problems),
+                                "entry": by_offset.get(offset)})
+    except Exception as err:  # the first pass read it: this is I/O trouble or a changed file
+        raise WarcError(f"{path} cannot be read again: {err}") from None
+    return out

@@ -24,18 +24,17 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Uni
 
 from mirrorkit import __version__
 from mirrorkit.bundle import damage, pagetext
+from mirrorkit.bundle.revisits import unresolved_revisits
 from mirrorkit.bundle.sources import SequenceStore, Source, rechunk, resolve_sources
 from mirrorkit.errors import MirrorkitError, UsageError, WarcError
 from mirrorkit.formats.cdxj import (
     BLOCK_LINES,
     CdxjEntry,
     iter_warc_entries,
-    pick_original,
     sort_lines,
     write_cdxj,
     write_compressed_index,
 )
-from mirrorkit.formats.surt import surt_key
 from mirrorkit.formats.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
 from mirrorkit.trust.store import config_dir
 
@@ -146,7 +145,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
         damaged = damage.listing(warcs)
         if damaged and not keep_damaged:
             raise damage.refusal(damaged)
-        dropped = _unresolved_revisits(warcs, drop_revisits)
+        dropped = unresolved_revisits(warcs, drop_revisits)
         pages = pagetext.build_pages(warcs, text)
         created = _now()
         fingerprint = str(key.fingerprint)
@@ -277,6 +276,18 @@ def _plan(sources: List[Source]) -> List[_Warc]:
 
 
 def _index_warc(warc: _Warc, workdir: Path, text: bool, tick: Callable[[int], None]) -> None:
+    origin = warc.path
+    try:
+        _index_warc_at(warc, workdir, text, tick)
+    except WarcError as err:
+        # Messages name the WARC as the bundle will; the user knows it by its own path.
+        if err.message.startswith(warc.name + ":"):
+            err.message = str(origin) + err.message[len(warc.name):]
+            err.args = (err.message,)
+        raise
+
+
+def _index_warc_at(warc: _Warc, workdir: Path, text: bool, tick: Callable[[int], None]) -> None:
     with open(warc.path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped:
@@ -314,10 +325,23 @@ def _parse(warc: _Warc, path: Path, text: bool, tick: Callable[[int], None]) -> 
         html.append(found)
 
     suspects: List[Dict[str, Any]] = []
-    with open(path, "rb") as fh:
-        for entry in iter_warc_entries(_Counting(fh, tick), warc.name, on_record,  # type: ignore[arg-type]
-                                       suspects.append):
-            entries.append(entry)
+    try:
+        with open(path, "rb") as fh:
+            for entry in iter_warc_entries(_Counting(fh, tick), warc.name,  # type: ignore[arg-type]
+                                           on_record, suspects.append):
+                entries.append(entry)
+    except WarcError as err:
+        if "non-chunked gzip" in err.message:
+            raise
+        # warcio's digest checker raises on some malformed digest values (bad base32): read
+        # the WARC again without it (this raises if the WARC itself is unreadable), then check
+        # every record's digests the way `verify --deep` does.
+        entries, html = [], []
+        with open(path, "rb") as fh:
+            entries = list(iter_warc_entries(fh, warc.name, on_record))
+        warc.entries, warc.html = entries, html
+        warc.damaged = damage.scan(path, warc.name, entries)
+        return
     warc.entries, warc.html = entries, html
     warc.damaged = damage.confirm(path, warc.name, suspects)
 
@@ -362,46 +386,6 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
     warc.html = [h for h in warc.html if h["url"] in urls]
     warc.damaged = [dict(d, offset=moved[d["offset"]]) for d in warc.damaged
                     if d["offset"] in moved]
-
-
-def _unresolved_revisits(warcs: List[_Warc], drop: bool) -> int:
-    """Refuse (UsageError) a revisit whose original is in none of the captures, or with `drop`
-    take it out of the index; returns how many were dropped.
-
-    The rule is replay's and `verify --deep`'s (`cdxj.pick_original`), so what bundles replays.
-    """
-    by_key: Dict[str, List[CdxjEntry]] = {}
-    for warc in warcs:
-        for entry in warc.entries:
-            if entry.mime != "warc/revisit":
-                by_key.setdefault(entry.key, []).append(entry)
-    lost: List[CdxjEntry] = []
-    for warc in warcs:
-        for entry in warc.entries:
-            if entry.mime != "warc/revisit":
-                continue
-            target = str(entry.fields.get("refersToUrl") or entry.url)
-            candidates = by_key.get(surt_key(target), [])
-            if pick_original(candidates, entry.fields.get("refersToDate"), entry.digest,
-                             entry.timestamp) is None:
-                lost.append(entry)
-    if not lost:
-        return 0
-    if not drop:
-        first = lost[0]
-        target = str(first.fields.get("refersToUrl") or first.url)
-        date = first.fields.get("refersToDate")
-        more = f" (and {len(lost) - 1} more like it)" if len(lost) > 1 else ""
-        raise UsageError(
-            f"the revisit record for {first.url} ({first.filename}) refers to {target}"
-            f"{' at ' + str(date) if date else ''}, which is not in the captures given{more}",
-            hint="Add the capture (WARC) that holds the original records to the same bundle, "
-                 "or bundle without those revisits: --drop-unresolved-revisits (they are left "
-                 "out of the index and counted in the bundle; those URLs will not replay).")
-    gone = {id(e) for e in lost}
-    for warc in warcs:
-        warc.entries = [e for e in warc.entries if id(e) not in gone]
-    return len(lost)
 
 
 def _default_collection(title: Optional[str], pages: List[Dict[str, Any]],
