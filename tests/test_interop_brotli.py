@@ -27,7 +27,6 @@ from typing import Dict, Tuple
 import pytest
 from interop_support import response, warc
 
-from mirrorkit.formats.http import DecoderMissing, UndecodableBody, decode_body
 from mirrorkit.trust.signing import generate_key, save_private_key
 
 brotli = pytest.importorskip("brotli")
@@ -75,6 +74,8 @@ def _key_file(folder: Path) -> Path:
 
 def test_every_content_encoding_decodes_and_bad_ones_say_so() -> None:
     import zstandard
+
+    from mirrorkit.formats.http import DecoderMissing, UndecodableBody, decode_body
 
     body = PAGE * 50
     deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)

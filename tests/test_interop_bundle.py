@@ -8,6 +8,8 @@ the story, the real replay server.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Tuple
@@ -75,8 +77,12 @@ def test_damage_at_the_source_is_refused_or_declared_and_every_reader_agrees(
         status, _, body = served.get("rot/2030/http://rot.example/about")
         assert status == 200 and b"About" in body
 
-    kit = build_kit([out], tmp_path / "kit", fingerprints=[fp])  # the kit accepts it, marked
-    assert kit is not None
+    build_kit([out], tmp_path / "kit", fingerprints=[fp])  # the kit accepts it, marked
+    check = subprocess.run([sys.executable, "-I", "-S", "mirrorkit-serve.pyz", "--check",
+                            "--fingerprint", fp], cwd=tmp_path / "kit", capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "1 record(s) damaged before it was bundled" in check.stdout
 
 
 def test_deep_verify_counts_damaged_records_not_problems(
