@@ -48,7 +48,9 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
                 else f"a {record.rec_type or 'untyped'} record"
             where = "in " + what
             if record.format not in ("warc", "arc2warc") and not record.format.startswith("warc"):
-                raise WarcError(f"{filename}: ARC files are not supported; convert it to WARC")
+                raise WarcError(f"{filename}: this is an ARC file (the format before WARC)",
+                                hint="Convert it first: warcio recompress OLD.arc.gz "
+                                     "NEW.warc.gz")
             entry = _entry(record, url, filename, on_record) if _indexable(record) else None
             # Keys in cdxj-indexer's order, so our lines read like everyone else's.
             length, offset = it.get_record_length(), it.get_record_offset()
