@@ -89,7 +89,7 @@ def _brotli() -> object:
 
 def _zstd_decompress(data: bytes) -> bytes:
     try:
-        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
+        from compression import zstd  # novermin (Python 3.14+; ImportError before)
 
         return bytes(zstd.decompress(data))
     except ImportError:
@@ -99,8 +99,18 @@ def _zstd_decompress(data: bytes) -> bytes:
     except ImportError:
         raise DecoderMissing("this body is zstd-compressed and no zstd decoder is installed "
                              "here") from None
-    out = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-    return bytes(out)
+    import io
+
+    # Streamed and bounded: a zstd frame may not say how large it inflates.
+    chunks, size = [], 0
+    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+        while size <= MAX_DECODED:
+            chunk = reader.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
 
 
 def _has_decoder(coding: str) -> bool:
@@ -112,7 +122,7 @@ def _has_decoder(coding: str) -> bool:
             return True
         if coding == "zstd":
             try:
-                from compression import zstd  # type: ignore[import-not-found]  # noqa: F401
+                from compression import zstd  # noqa: F401  # novermin
             except ImportError:
                 import zstandard  # noqa: F401
             return True
