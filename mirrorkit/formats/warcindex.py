@@ -30,8 +30,9 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
     Entries carry `offset` and `length` but no `recordDigest` (the bundle writer adds it while it
     copies each record's bytes). With `on_damage`, every record's own WARC digests are checked as
     it is read (warcio's checker, no extra read), and `on_damage({"offset", "length", "url",
-    "type", "problems", "entry"})` is called for each record warcio finds wrong (`entry` is its
-    CdxjEntry, or None for a record that is not indexed).
+    "type", "problems", "entry"})` is called for each record warcio finds wrong, and for each
+    revisit with a block digest, which warcio skips (`entry` is its CdxjEntry, or None for a
+    record that is not indexed): suspects, to be confirmed with `formats.warcdigest`.
     Raises WarcError naming the record when the file is not a readable WARC or a record's fields
     are malformed (a bad WARC-Date, an unparseable HTTP head, ...).
     """
@@ -54,7 +55,11 @@ def iter_warc_entries(stream: IO[bytes], filename: str,
             entry = _entry(record, url, filename, on_record) if _indexable(record) else None
             # Keys in cdxj-indexer's order, so our lines read like everyone else's.
             length, offset = it.get_record_length(), it.get_record_offset()
-            if on_damage is not None and record.digest_checker.passed is False:
+            # warcio never checks a revisit's digests; `verify --deep` checks its block digest,
+            # so a revisit that has one is always handed on to be checked the same way.
+            suspect = record.digest_checker.passed is False or (
+                record.rec_type == "revisit" and bool(_field(record, "WARC-Block-Digest")))
+            if on_damage is not None and suspect:
                 on_damage({"offset": offset, "length": length, "url": url,
                            "type": record.rec_type or "",
                            "problems": list(record.digest_checker.problems), "entry": entry})
