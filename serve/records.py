@@ -10,7 +10,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 
 from mirrorkit.errors import InvalidBundle
-from mirrorkit.formats.http import UndecodableBody, can_decode, decode_body
+from mirrorkit.formats.http import UndecodableBody, can_decode, decode_body, replay_status
 
 
 class DamagedRecord(InvalidBundle):
@@ -96,7 +96,7 @@ def parse_record(data: bytes) -> Record:
         headers: List[Tuple[str, str]] = []
         if rec.http_headers is not None and rec.rec_type in ("response", "revisit"):
             code = rec.http_headers.get_statuscode() or "200"
-            status = int(code) if str(code).isdigit() else 200
+            status = replay_status(code)
             headers = list(rec.http_headers.headers)
             stream = rec.raw_stream
             if (rec.http_headers.get_header("transfer-encoding") or "").lower() == "chunked":

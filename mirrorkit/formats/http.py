@@ -21,7 +21,7 @@ from mirrorkit.errors import MirrorkitError
 
 __all__ = [
     "NON_HTTP_SCHEMES", "DecoderMissing", "UndecodableBody", "can_decode", "decode_body",
-    "encodings",
+    "encodings", "replay_status",
     "revisit_headers", "valid_header_name", "valid_header_value",
 ]
 
@@ -50,6 +50,21 @@ class DecoderMissing(UndecodableBody):
 def valid_header_name(name: str) -> bool:
     """True when `name` is an HTTP token (RFC 9110), the only names safe to send on."""
     return bool(name) and _TOKEN.match(name) is not None
+
+
+def replay_status(code: object) -> int:
+    """The HTTP status to replay for a stored status line's code: the code itself when it is a
+    final status a browser accepts (200-599), else 200 (a `999`, `0`, `abc` or a 1xx interim
+    response written by some tool must not become a response no client can read).
+
+    >>> replay_status("404"), replay_status("999"), replay_status("abc"), replay_status(101)
+    (404, 200, 200, 200)
+    """
+    text = str(code).strip()
+    if not text.isdigit() or len(text) != 3:
+        return 200
+    value = int(text)
+    return value if 200 <= value <= 599 else 200
 
 
 def valid_header_value(value: str) -> bool:
