@@ -60,15 +60,16 @@ def confirm(path: Path, name: str, suspects: List[Dict[str, Any]]) -> List[Dict[
 
 
 def listing(warcs: List[Any]) -> List[Dict[str, Any]]:
-    """Every damaged record of the writer's WARCs, ready for datapackage.json (final offsets)."""
-    return [{k: d[k] for k in ("file", "offset", "url", "type", "problem")}
-            for w in warcs for d in w.damaged]
+    """Every damaged record of the writer's WARCs, ready for datapackage.json (final offsets);
+    `source` (the user's own WARC path) is for the refusal message only."""
+    return [dict({k: d[k] for k in ("file", "offset", "url", "type", "problem")},
+                 source=str(w.origin)) for w in warcs for d in w.damaged]
 
 
 def refusal(damaged: List[Dict[str, Any]]) -> WarcError:
     """The error that refuses a damaged source, naming its damaged records."""
-    lines = [f"  {d['file']} @ {d['offset']}: {d['type']} {d['url'] or '-'}: {d['problem']}"
-             for d in damaged[:_MAX_LISTED]]
+    lines = [f"  {d.get('source') or d['file']}: {d['type']} record {d['url'] or '-'}: "
+             f"{d['problem']}" for d in damaged[:_MAX_LISTED]]
     if len(damaged) > _MAX_LISTED:
         lines.append(f"  ... and {len(damaged) - _MAX_LISTED} more")
     count = len(damaged)

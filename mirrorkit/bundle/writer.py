@@ -65,6 +65,7 @@ class _Warc:
 
     def __init__(self, path: Path, name: str, source: Source) -> None:
         self.path = path
+        self.origin = path  # the user's file, for messages (`path` may become a converted copy)
         self.name = name
         self.source = source
         self.entries: List[CdxjEntry] = []
@@ -186,8 +187,8 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
         package["resources"] = resources
         block: Dict[str, Any] = {"publisher": str(key.name), "fingerprint": fingerprint,
                                  "collection": collection, "sequence": sequence, "format": 1}
-        if damaged:
-            block["damaged"] = damaged  # signed: "damaged before it was bundled", not later
+        if damaged:  # signed: "damaged before it was bundled", not later
+            block["damaged"] = [{k: v for k, v in d.items() if k != "source"} for d in damaged]
         if dropped:
             block["droppedRevisits"] = dropped
         package["mirrorkit"] = block
