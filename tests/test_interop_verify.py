@@ -55,33 +55,55 @@ def test_intact_unsigned_wacz_says_not_signed_and_a_warc_says_bundle_it(
     assert "not a readable ZIP" not in text
 
 
-def test_multi_wacz_package_is_refused_by_name(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_multi_wacz_package_is_verified_part_by_part_and_refused_by_name_for_replay(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mirrorkit.errors import KitError
+    from mirrorkit.kit.build import build_kit
+
     key = generate_key("Browsertrix org")
     parts = []
     for n in (1, 2):
         source = warc(tmp_path / f"crawl{n}.warc.gz",
-                      [response(f"http://multi.example/{n}", b"<title>part</title>")])
+                      [response(f"http://multi.example/{n}", b"<title>part</title>" * 50)])
         parts.append(create_bundle([source], tmp_path / f"crawl-{n}.wacz", key=key))
-    package = tmp_path / "collection.wacz"
-    resources = [{"name": p.name, "path": p.name, "bytes": p.stat().st_size,
-                  "hash": "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()}
-                 for p in parts]
-    with zipfile.ZipFile(package, "w") as zf:
-        for p in parts:
-            zf.write(p, p.name, zipfile.ZIP_STORED)
-        zf.writestr("datapackage.json", json.dumps({
-            "profile": "multi-wacz-package", "resources": resources,
-            "software": "Browsertrix v1.14", "title": "collection"}))
-    code, text = _run(capsys, "verify", package, "--deep")
-    assert code == 1
-    assert "multi-WACZ package" in text and "crawl-1.wacz" in text and "crawl-2.wacz" in text
-    assert "unzip" in text and "damaged:" not in text
-    with Served(package) as served:
+
+    def package(out: Path, members: list) -> Path:
+        resources = [{"name": p.name, "path": p.name, "bytes": len(data),
+                      "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+                     for p, data in members]
+        with zipfile.ZipFile(out, "w") as zf:
+            for p, data in members:
+                zf.writestr(p.name, data, zipfile.ZIP_STORED)
+            zf.writestr("datapackage.json", json.dumps({
+                "profile": "multi-wacz-package", "resources": resources,
+                "software": "Browsertrix v1.14", "title": "collection"}))
+        return out
+
+    good = package(tmp_path / "collection.wacz", [(p, p.read_bytes()) for p in parts])
+    code, text = _run(capsys, "verify", good, "--deep", "--fingerprint", key.fingerprint)
+    assert code == 0, text
+    assert text.startswith("OK: multi-WACZ package: all 2 parts")
+    assert "Part crawl-1.wacz:" in text and "Part crawl-2.wacz:" in text
+    assert "not signed" not in text and "damaged:" not in text
+    code, text = _run(capsys, "verify", good)
+    assert code == 3 and text.startswith("VALID BUT NOT TRUSTED: multi-WACZ package")
+
+    broken = bytearray(parts[1].read_bytes())
+    at = broken.index(b"<title>part</title>" * 3) if b"<title>" in broken else len(broken) // 3
+    broken[at] ^= 0xFF
+    bad = package(tmp_path / "bad-collection.wacz",
+                  [(parts[0], parts[0].read_bytes()), (parts[1], bytes(broken))])
+    code, text = _run(capsys, "verify", bad, "--fingerprint", key.fingerprint)
+    assert code == 1 and "1 of 2 parts failed: crawl-2.wacz" in text
+
+    with Served(good) as served:  # replay takes single bundles: refused by name, not "damaged"
         bundle = served.server.bundles[0]
         assert bundle.state == "failed" and "multi-WACZ package" in bundle.reason
+        assert "unzip" in bundle.reason
         status, _, body = served.get("")
         assert status == 200 and b"multi-WACZ package" in body
+    with pytest.raises(KitError, match="multi-WACZ package"):
+        build_kit([good], tmp_path / "kit")
 
 
 @pytest.mark.slow

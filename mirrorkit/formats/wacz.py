@@ -442,8 +442,8 @@ def multi_wacz_message(parts: List[str]) -> str:
     shown = ": " + shown if shown else ""
     return (f"this is a multi-WACZ package (profile {MULTI_WACZ_PROFILE!r}, as Browsertrix "
             f"exports a collection) holding {len(parts)} WACZ file(s){shown}"
-            ". mirrorkit checks and replays one bundle at a time: unzip the package and give "
-            "each .wacz inside it on its own")
+            ". `mirrorkit verify` checks each part; replay and USB kits take one bundle at a "
+            "time: unzip the package and give each .wacz inside it on its own")
 
 
 def declared_damaged(package: Dict[str, Any]) -> Dict[Tuple[str, int], str]:

@@ -14,12 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError, UsageError
-from mirrorkit.formats.wacz import (
-    WARC_NOT_WACZ,
-    looks_like_warc,
-    multi_wacz_message,
-    multi_wacz_parts,
-)
+from mirrorkit.formats.wacz import multi_wacz_message, multi_wacz_parts
 from mirrorkit.formats.zipcheck import (
     DATAPACKAGE,
     DIGEST,
@@ -36,6 +31,8 @@ from mirrorkit.trust.signing import (
     normalize_fingerprint,
     parse_time,
 )
+from mirrorkit.verify.inputs import outer_package, refuse_warc
+from mirrorkit.verify.parts import verify_parts
 
 WORDING = ("The signature proves who packaged this archive and that it has not changed since; "
            "it does not prove what the original server sent.")
@@ -70,6 +67,7 @@ class Report:
     damaged_at_source: List[Dict[str, Any]] = field(default_factory=list)
     unsigned: bool = False  # intact or not, nobody signed it
     multi_wacz: Optional[List[str]] = None  # the parts, when this is a multi-WACZ package
+    parts: Optional[List[Report]] = None  # each part's own report, for a multi-WACZ package
 
     def add(self, name: str, outcome: str, detail: str) -> Check:
         """Record one check's outcome; never raises."""
@@ -94,6 +92,10 @@ class Report:
 
     def summary(self) -> str:
         """Short human text: verdict and signer first, then what was checked and what failed."""
+        if self.parts is not None:
+            from mirrorkit.verify.parts import parts_summary
+
+            return "\n".join(parts_summary(self) + [WORDING])
         lines = []
         signer = self.signer
         who = (self.bundle.get("publisher") or (signer.domain if signer else None)
@@ -163,6 +165,7 @@ class Report:
             "checks": [c.__dict__ for c in self.checks],
             "damaged": self.damaged, "damagedAtSource": self.damaged_at_source,
             "unsigned": self.unsigned, "multiWacz": self.multi_wacz,
+            "parts": [p.to_json() for p in self.parts] if self.parts is not None else None,
             "warnings": self.warnings, "statement": WORDING,
         }
 
@@ -441,7 +444,7 @@ def verify_bundle(path: Any, *, fingerprint: Optional[str] = None, deep: bool = 
     target = Path(path)
     if not target.is_file():
         raise UsageError(f"no such file: {target}")
-    _refuse_warc(target)
+    refuse_warc(target)
     report = Report(path=str(target), deep=deep)
     try:
         bundle = open_bundle_zip(str(target))
@@ -450,25 +453,21 @@ def verify_bundle(path: Any, *, fingerprint: Optional[str] = None, deep: bool = 
         raise VerificationFailed(report) from None
     try:
         report.add("zip", "ok", f"{len(bundle.members)} members; names, sizes and headers sane")
-        block = _run_checks(bundle, report, deep, progress)
+        package = outer_package(bundle)
+        parts = multi_wacz_parts(package, list(bundle.members))
+        block = None
+        if parts is not None:
+            verify_parts(bundle, report, package, parts, expected, deep, strict, remember,
+                         progress)
+        else:
+            block = _run_checks(bundle, report, deep, progress)
     finally:
         bundle.close()
-    if report.ok:
+    if report.ok and report.parts is None:
         _check_trust(report, expected, strict, remember, block)
     if not report.ok:
         raise VerificationFailed(report)
     return report
-
-
-def _refuse_warc(target: Path) -> None:
-    try:
-        with open(target, "rb") as fh:
-            head = fh.read(64 * 1024)
-    except OSError as err:
-        raise UsageError(f"cannot read {target}: {err.strerror or err}") from None
-    if looks_like_warc(head):
-        raise UsageError(f"{target}: {WARC_NOT_WACZ.replace('FILE.warc.gz', str(target))}",
-                         hint="verify checks signed WACZ bundles; a WARC carries no signature.")
 
 
 def _run_checks(bundle: BundleZip, report: Report, deep: bool,
