@@ -17,12 +17,14 @@ from urllib.parse import urljoin
 from mirrorkit.errors import InvalidBundle, MirrorkitError
 from mirrorkit.formats import timestamps
 from mirrorkit.formats.cdxj import CdxjEntry, pick_original
+from mirrorkit.formats.http import revisit_headers
 from mirrorkit.formats.surt import surt_key as _surt_key
 from mirrorkit.formats.timestamps import pretty as pretty_ts
 from mirrorkit.formats.timestamps import to14
+from mirrorkit.formats.wacz import declared_damaged
 
 from .cache import ByteLRU
-from .records import DamagedRecord, Record, check_digest, parse_record
+from .records import DamagedAtSource, DamagedRecord, Record, check_digest, parse_record
 from .search import Page, SearchIndex
 from .storage import BundleStorage
 
@@ -79,8 +81,16 @@ class Capture:
 
     @property
     def response(self) -> Record:
-        """The record holding the HTTP status, headers and payload to replay."""
-        return self.payload_from or self.record
+        """The record holding the HTTP status, headers and payload to replay: for a revisit,
+        its own status and headers (`formats.http.revisit_headers`) with the original's
+        payload."""
+        original = self.payload_from
+        if original is None:
+            return self.record
+        status, headers = revisit_headers(self.record.status, self.record.headers,
+                                          original.status, original.headers)
+        return Record(original.warc_type, original.warc_headers, status, headers,
+                      original.payload)
 
 
 class ReplayBundle:
@@ -104,6 +114,7 @@ class ReplayBundle:
         self.publisher = str(mk.get("publisher") or "") or None
         self.fingerprint = str(mk.get("fingerprint") or "") or None
         self.main_page_url = str(dp.get("mainPageUrl") or "") or None
+        self.damaged_at_source = declared_damaged(dp)
         date = dp.get("mainPageDate")
         self.main_page_ts = to14(str(date)) if date else None
         # verification state: "verifying" until verify() finishes, then trusted/untrusted/failed
@@ -207,6 +218,10 @@ class ReplayBundle:
         except InvalidBundle as err:
             raise DamagedRecord(err.message) from None
         digest = entry.record_digest
+        problem = self.damaged_at_source.get((filename, offset))
+        if problem is not None:
+            raise DamagedAtSource(f"the bundle itself says this record of {entry.url} was "
+                                  f"damaged before it was bundled ({problem})")
         if not check_digest(data, digest):
             raise DamagedRecord(
                 f"the stored bytes of {entry.url} ({filename} at {offset}) do not match "
@@ -284,8 +299,8 @@ class ReplayBundle:
 
     def _resolve(self, entry: CdxjEntry) -> Optional[Capture]:
         record = self._read_checked(entry)
-        if record.warc_type in ("response", "resource"):
-            return Capture(entry, record, None)
+        if record.warc_type in ("response", "resource", "metadata"):
+            return Capture(entry, record, None)  # metadata: replayed with its stored type
         if record.warc_type != "revisit":
             return None  # request, metadata...: not something to replay
         original_entry, original = self._original_of(entry, record)

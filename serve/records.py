@@ -7,13 +7,18 @@ import io
 from typing import List, Optional, Tuple
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
+from warcio.bufferedreaders import ChunkedDataReader
 
 from mirrorkit.errors import InvalidBundle
+from mirrorkit.formats.http import UndecodableBody, can_decode, decode_body, replay_status
 
 
 class DamagedRecord(InvalidBundle):
     """A record's bytes do not match the digest the signed index gives for them."""
+
+
+class DamagedAtSource(DamagedRecord):
+    """The signed bundle itself says this record was damaged before it was bundled."""
 
 
 class Record:
@@ -61,19 +66,14 @@ class Record:
 
     def can_decode(self) -> bool:
         """Whether the payload's Content-Encoding can be undone here (brotli may be missing)."""
-        enc = self.content_encoding
-        return not enc or enc in BufferedReader.get_supported_decompressors()
+        return can_decode(self.content_encoding)
 
     def decoded(self) -> bytes:
         """The payload with its Content-Encoding undone; raises DamagedRecord if it won't decode."""
-        enc = self.content_encoding
-        if not enc:
-            return self.payload
-        reader = BufferedReader(io.BytesIO(self.payload), decomp_type=enc)
         try:
-            return reader.read()
-        except Exception as err:  # zlib.error, brotli.error: the stored body is not what it says
-            raise DamagedRecord(f"the {enc} body does not decode: {err}") from None
+            return decode_body(self.payload, self.content_encoding)
+        except UndecodableBody as err:  # the stored body is not what it says, or no decoder
+            raise DamagedRecord(err.message) from None
 
 
 def check_digest(data: bytes, record_digest: Optional[str]) -> bool:
@@ -96,7 +96,7 @@ def parse_record(data: bytes) -> Record:
         headers: List[Tuple[str, str]] = []
         if rec.http_headers is not None and rec.rec_type in ("response", "revisit"):
             code = rec.http_headers.get_statuscode() or "200"
-            status = int(code) if str(code).isdigit() else 200
+            status = replay_status(code)
             headers = list(rec.http_headers.headers)
             stream = rec.raw_stream
             if (rec.http_headers.get_header("transfer-encoding") or "").lower() == "chunked":

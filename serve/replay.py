@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 from flask import Blueprint, Response, redirect, render_template, request
 
 from .archive import Capture, NotArchived
-from .records import DamagedRecord
+from .records import DamagedAtSource, DamagedRecord
 from .respond import Prepared, prepare
 from .urls import ReplayTarget, parse_replay_path
 from .views import get_bundle
@@ -134,6 +134,12 @@ def replay(name: str, rest: str) -> Any:
             "This address was not captured in this bundle, so there is nothing to show.",
             "Nothing was fetched from the internet.",
         ], target.url, bundle, 404)
+    except DamagedAtSource as err:
+        return _message("damaged", DAMAGED, [
+            "This record was already damaged when the publisher bundled it, and the signed "
+            "bundle says so: it is not shown. The rest of the bundle still works.",
+            err.message,
+        ], target.url, bundle, 502)
     except DamagedRecord as err:
         return _message("damaged", DAMAGED, [
             "The archived bytes for this address do not match the fingerprint the signed "

@@ -7,6 +7,8 @@ from typing import List, Optional, Tuple
 from urllib.parse import urljoin
 
 from mirrorkit.formats.charset import css_charset, declared_html, header_charset, html_charset
+from mirrorkit.formats.http import valid_header_name, valid_header_value
+from mirrorkit.formats.timestamps import to14
 
 from .archive import Capture, ReplayBundle, pretty_ts
 from .inject import banner, shim_script
@@ -92,8 +94,8 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
     content_type = resp.header("content-type")
     for key, value in resp.headers:
         lk = key.lower()
-        if lk in _DROP:
-            continue
+        if lk in _DROP or not valid_header_name(key) or not valid_header_value(value):
+            continue  # kept in the WARC; some clients hang on names that are not tokens
         if lk == "location":
             value = urls.rewrite(urljoin(capture.url, value.strip()), modifier)
         elif lk == "refresh":
@@ -109,6 +111,10 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
     wants_rewrite = modifier != "id_" and status not in (204, 304) and (
         kind in _HTML_TYPES or kind in _CSS_TYPES)
     decoded = None
+    if wants_rewrite and not resp.can_decode():
+        # No decoder in this Python (the USB kit has no brotli or zstd): a page or style sheet
+        # sent unrewritten would point at the live web and lose its banner, so it is not sent.
+        return _undecodable(resp.content_encoding)
     if wants_rewrite and resp.can_decode():
         try:
             decoded = resp.decoded()
@@ -134,9 +140,22 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
                 headers.append(("Content-Type", f"{kind}; charset={label}"))
         rewritten = True
     headers.extend(SAFETY_HEADERS)
-    headers.append(("Memento-Datetime", _http_date(ts)))
+    headers.append(("Memento-Datetime", _http_date(to14(ts))))
     headers.append(("Cache-Control", "no-cache"))
     return Prepared(status, headers, body, rewritten)
+
+
+def _undecodable(encoding: str) -> Prepared:
+    from html import escape
+
+    text = (f"<!doctype html><meta charset=utf-8><title>Cannot be decoded here</title>"
+            f"<h1>This record cannot be decoded here · 此记录无法在此解码</h1>"
+            f"<p>It is stored {escape(encoding)}-compressed, and this copy of the reader has no "
+            f"{escape(encoding)} decoder, so it cannot be shown safely. Nothing is wrong with "
+            f"the archive: open it with the full mirrorkit (<code>mirrorkit serve</code>) or "
+            f"ReplayWeb.page.</p>")
+    headers = [("Content-Type", "text/html; charset=utf-8")] + SAFETY_HEADERS
+    return Prepared(501, headers, text.encode("utf-8"), True)
 
 
 def _rewrite_page(bundle: ReplayBundle, capture: Capture, body: bytes, charset: str,

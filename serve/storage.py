@@ -38,7 +38,7 @@ class BundleStorage:
     def lookup(self, key: str) -> List[CdxjEntry]:
         """Every CDXJ entry with SURT key ``key``; raises InvalidBundle on a damaged index."""
         with self._index_lock:
-            return list(self.reader.index.lookup_key(key))
+            return list(self.reader.index.find_key(key))
 
     def read_record_bytes(self, filename: str, offset: int, length: int) -> bytes:
         """The stored bytes of one record; raises InvalidBundle when out of range."""

@@ -11,12 +11,13 @@ import re
 from typing import NamedTuple, Optional
 from urllib.parse import urljoin, urlsplit
 
-from mirrorkit.formats.timestamps import to14
+from mirrorkit.formats.http import NON_HTTP_SCHEMES
+from mirrorkit.formats.timestamps import TIMESTAMP_PATTERN, to14
 
 # Schemes that never leave the browser, or that the page only hands to another program: left as is.
 _KEEP_SCHEMES = ("data:", "blob:", "javascript:", "about:", "mailto:", "tel:", "sms:", "#")
 MODIFIERS = ("", "if_", "id_")
-_REPLAY_RE = re.compile(r"^(\d{1,14})([a-z]{2}_)?/(.*)$", re.S)
+_REPLAY_RE = re.compile("^(" + TIMESTAMP_PATTERN + r")([a-z]{2}_)?/(.*)$", re.S)
 _SQUASHED_SCHEME = re.compile(r"^(https?):/+(?=[^/])", re.I)
 
 
@@ -39,7 +40,7 @@ def parse_replay_path(rest: str) -> Optional[ReplayTarget]:
     url = m.group(3)
     # Some clients and proxies squash "http://" to "http:/" inside a path: undo it.
     url = _SQUASHED_SCHEME.sub(lambda mm: mm.group(1).lower() + "://", url, count=1)
-    if not url.lower().startswith(("http://", "https://")):
+    if not url.lower().startswith(("http://", "https://") + NON_HTTP_SCHEMES):
         if url.startswith("//"):
             url = "http:" + url
         elif url:

@@ -22,12 +22,12 @@ from mirrorkit.formats.cdxj import (
     CdxjEntry,
     IndexReader,
     closest_entry,
-    iter_warc_entries,
     sort_lines,
     write_cdxj,
     write_compressed_index,
 )
 from mirrorkit.formats.surt import surt_key
+from mirrorkit.formats.warcindex import iter_warc_entries
 
 
 def _pywb_surt(url: str) -> str:

@@ -29,21 +29,56 @@ _BLOCK = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", 
 
 
 def is_page_record(record: Any, mime: str) -> bool:
-    """True for an HTML document captured whole (a 200 response or a resource record)."""
-    if mime.lower() not in HTML_TYPES:
+    """True for a document to list as a page: an HTML document captured whole (a 200 response or
+    a resource record), or a screenshot or other image a browser-based tool stored as a resource
+    under a non-HTTP URI (Scoop's `file:///screenshot.png`, Browsertrix's `urn:screenshot:`)."""
+    mime = mime.lower()
+    if record.rec_type == "resource" and mime.startswith("image/"):
+        return not is_http_url(record.rec_headers.get_header("WARC-Target-URI") or "")
+    if mime not in HTML_TYPES:
         return False
     if record.rec_type == "response":
         return bool(record.http_headers) and record.http_headers.get_statuscode() == "200"
     return record.rec_type == "resource"
 
 
+def is_http_url(url: str) -> bool:
+    """Whether a WARC-Target-URI is an http(s) URL (not `file:`, `urn:`, `metadata:` ...)."""
+    return url.strip().strip("<").lower().startswith(("http://", "https://"))
+
+
+def resource_title(url: str) -> str:
+    """A readable title for a non-HTTP record: `file:///screenshot.png` -> `screenshot.png`."""
+    tail = url.rstrip("/").rsplit("/", 1)[-1] if "/" in url else url
+    from urllib.parse import unquote
+
+    return unquote(tail) or url
+
+
 def read_body(record: Any, limit: int = MAX_HTML_BYTES) -> Tuple[bytes, Optional[str]]:
-    """The record's body (transfer and content encodings undone, cut at `limit`), Content-Type."""
-    headers = record.http_headers if record.rec_type == "response" else record.rec_headers
+    """The record's body (chunking and Content-Encoding undone, cut at `limit`), Content-Type.
+
+    Decoding is `formats.http.decode_body` (gzip, deflate, brotli, zstd), not warcio's, whose
+    brotli support breaks with Google's `brotli` package. A body that does not decode gives b"".
+    """
+    from warcio.bufferedreaders import ChunkedDataReader
+
+    from mirrorkit.formats.http import UndecodableBody, decode_body
+
+    http = record.rec_type in ("response", "revisit") and bool(record.http_headers)
+    headers = record.http_headers if http else record.rec_headers
     content_type = headers.get_header("Content-Type") if headers else None
     try:
-        body = record.content_stream().read(limit)
-    except Exception:
+        if not http:
+            return record.raw_stream.read(limit), content_type
+        stream = record.raw_stream
+        if "chunked" in (headers.get_header("Transfer-Encoding") or "").lower():
+            stream = ChunkedDataReader(stream, decomp_type=None)
+        raw = stream.read(MAX_HTML_BYTES)
+        body = decode_body(raw, headers.get_header("Content-Encoding"))[:limit]
+    except UndecodableBody:
+        body = b""
+    except Exception:  # a damaged body in someone else's WARC: no title, no text, no crash
         body = b""
     return body, content_type
 

@@ -151,8 +151,8 @@ def read_pages(path: Path | str) -> List[Dict[str, Any]]:
         if rec.rec_type != "response" or not rec.http_headers:
             continue
         ctype = (rec.http_headers.get_header("Content-Type") or "").lower()
-        status = rec.http_headers.get_statuscode()
-        if "html" not in ctype or not str(status).startswith("2"):
+        status = str(rec.http_headers.get_statuscode() or "")
+        if "html" not in ctype or not status.startswith("2") or not status.isdigit():
             continue
         url = target_uri(rec)
         if url in seen:

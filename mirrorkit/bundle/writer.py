@@ -23,18 +23,19 @@ from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from mirrorkit import __version__
-from mirrorkit.bundle import pagetext
+from mirrorkit.bundle import damage, pagetext
+from mirrorkit.bundle.revisits import unresolved_revisits
 from mirrorkit.bundle.sources import SequenceStore, Source, rechunk, resolve_sources
 from mirrorkit.errors import MirrorkitError, UsageError, WarcError
 from mirrorkit.formats.cdxj import (
     BLOCK_LINES,
     CdxjEntry,
-    iter_warc_entries,
     sort_lines,
     write_cdxj,
     write_compressed_index,
 )
 from mirrorkit.formats.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
+from mirrorkit.formats.warcindex import iter_warc_entries
 from mirrorkit.trust.store import config_dir
 
 Progress = Callable[[int, int], None]
@@ -64,10 +65,13 @@ class _Warc:
 
     def __init__(self, path: Path, name: str, source: Source) -> None:
         self.path = path
+        self.origin = path  # the user's file, for messages (`path` may become a converted copy)
         self.name = name
         self.source = source
         self.entries: List[CdxjEntry] = []
         self.html: List[Dict[str, Any]] = []
+        # Records whose own WARC digests are wrong in the source (see damage.py).
+        self.damaged: List[Dict[str, Any]] = []
 
 
 def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike], *,
@@ -75,11 +79,18 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
                   collection: Optional[str] = None, sequence: Optional[int] = None,
                   text: bool = False,
                   record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
-                  progress: Optional[Progress] = None, index_format: str = "auto") -> Path:
+                  progress: Optional[Progress] = None, index_format: str = "auto",
+                  keep_damaged: bool = False, drop_unresolved_revisits: bool = False) -> Path:
     """Write a signed WACZ bundle; raises UsageError, WarcError or MirrorkitError (disk, key).
 
     `record_filter(entry)` keeps a record in the bundle when it returns True (the WARCs are then
     rewritten with only the kept records). `index_format` is "auto", "cdxj" or "compressed".
+    Every record's own WARC digests are checked: a source with damaged records is refused
+    (WarcError listing them) unless `keep_damaged`, which lists them in the signed
+    `mirrorkit.damaged` so every reader says they were damaged before bundling. A revisit whose
+    original is in none of the captures is refused (UsageError) unless
+    `drop_unresolved_revisits`, which leaves it out of the index (counted in
+    `mirrorkit.droppedRevisits`; the WARCs stay byte for byte as given).
     """
     out = Path(out)
     if index_format not in ("auto", "cdxj", "compressed"):
@@ -98,7 +109,8 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
         result = _build(sources, out, tmp_out, workdir, key=key, title=title,
                         description=description, collection=collection, sequence=sequence,
                         text=text, record_filter=record_filter, progress=progress,
-                        index_format=index_format)
+                        index_format=index_format, keep_damaged=keep_damaged,
+                        drop_revisits=drop_unresolved_revisits)
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
         raise MirrorkitError(f"bundling failed: {err.strerror or err}{where}",
@@ -118,7 +130,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
            title: Optional[str], description: Optional[str], collection: Optional[str],
            sequence: Optional[int], text: bool,
            record_filter: Optional[Callable[[CdxjEntry], bool]], progress: Optional[Progress],
-           index_format: str) -> Path:
+           index_format: str, keep_damaged: bool = False, drop_revisits: bool = False) -> Path:
     warcs = _plan(sources)
     size = sum(w.path.stat().st_size for w in warcs)
     done = [0]
@@ -131,7 +143,10 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
 
     with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
         resources = _index_and_copy(warcs, zf, workdir, text, tick, record_filter)
-        _check_revisits([e for w in warcs for e in w.entries])
+        damaged = damage.listing(warcs)
+        if damaged and not keep_damaged:
+            raise damage.refusal(damaged)
+        dropped = unresolved_revisits(warcs, drop_revisits)
         pages = pagetext.build_pages(warcs, text)
         created = _now()
         fingerprint = str(key.fingerprint)
@@ -170,8 +185,13 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
             package["mainPageUrl"] = package["mainPageURL"] = main["url"]
             package["mainPageDate"] = main["ts"]
         package["resources"] = resources
-        package["mirrorkit"] = {"publisher": str(key.name), "fingerprint": fingerprint,
-                                "collection": collection, "sequence": sequence, "format": 1}
+        block: Dict[str, Any] = {"publisher": str(key.name), "fingerprint": fingerprint,
+                                 "collection": collection, "sequence": sequence, "format": 1}
+        if damaged:  # signed: "damaged before it was bundled", not later
+            block["damaged"] = [{k: v for k, v in d.items() if k != "source"} for d in damaged]
+        if dropped:
+            block["droppedRevisits"] = dropped
+        package["mirrorkit"] = block
         package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
         signed = key.sign_datapackage(package_bytes, created)
         digest = {"path": DATAPACKAGE,
@@ -257,6 +277,18 @@ def _plan(sources: List[Source]) -> List[_Warc]:
 
 
 def _index_warc(warc: _Warc, workdir: Path, text: bool, tick: Callable[[int], None]) -> None:
+    origin = warc.path
+    try:
+        _index_warc_at(warc, workdir, text, tick)
+    except WarcError as err:
+        # Messages name the WARC as the bundle will; the user knows it by its own path.
+        if err.message.startswith(warc.name + ":"):
+            err.message = str(origin) + err.message[len(warc.name):]
+            err.args = (err.message,)
+        raise
+
+
+def _index_warc_at(warc: _Warc, workdir: Path, text: bool, tick: Callable[[int], None]) -> None:
     with open(warc.path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped:
@@ -280,19 +312,39 @@ def _parse(warc: _Warc, path: Path, text: bool, tick: Callable[[int], None]) -> 
     def on_record(record: Any, entry: CdxjEntry) -> None:
         if not pagetext.is_page_record(record, entry.mime):
             return
-        body, charset = pagetext.read_body(record)
         found: Dict[str, Any] = {"url": entry.url, "timestamp": entry.timestamp,
                                  "digest": entry.digest}
+        if entry.mime.lower().startswith("image/"):  # a screenshot: listed, not read
+            found["title"] = pagetext.resource_title(entry.url)
+            html.append(found)
+            return
+        body, charset = pagetext.read_body(record)
         if text:
             found["title"], found["text"] = pagetext.extract_text(body, charset)
         else:
             found["title"] = pagetext.quick_title(body, charset)
         html.append(found)
 
-    with open(path, "rb") as fh:
-        for entry in iter_warc_entries(_Counting(fh, tick), warc.name, on_record):  # type: ignore[arg-type]
-            entries.append(entry)
+    suspects: List[Dict[str, Any]] = []
+    try:
+        with open(path, "rb") as fh:
+            for entry in iter_warc_entries(_Counting(fh, tick), warc.name,  # type: ignore[arg-type]
+                                           on_record, suspects.append):
+                entries.append(entry)
+    except WarcError as err:
+        if "non-chunked gzip" in err.message:
+            raise
+        # warcio's digest checker raises on some malformed digest values (bad base32): read
+        # the WARC again without it (this raises if the WARC itself is unreadable), then check
+        # every record's digests the way `verify --deep` does.
+        entries, html = [], []
+        with open(path, "rb") as fh:
+            entries = list(iter_warc_entries(fh, warc.name, on_record))
+        warc.entries, warc.html = entries, html
+        warc.damaged = damage.scan(path, warc.name, entries)
+        return
     warc.entries, warc.html = entries, html
+    warc.damaged = damage.confirm(path, warc.name, suspects)
 
 
 def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool]) -> None:
@@ -313,6 +365,7 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
                 spans.append(span)
     target = workdir / f"filtered-{len(list(workdir.iterdir()))}-{warc.name}"
     entries = []
+    moved: Dict[int, int] = {}
     with open(warc.path, "rb") as src, open(target, "wb") as dst:
         for offset, length in spans:
             new_offset = dst.tell()
@@ -323,6 +376,7 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
             except zlib.error as err:
                 raise WarcError(f"{warc.name}: a record at {offset} is damaged ({err})") from None
             dst.write(gzip.compress(record, compresslevel=9, mtime=0))
+            moved[offset] = new_offset
             entry = kept.get((offset, length))
             if entry is not None:
                 entry.fields["offset"] = str(new_offset)
@@ -331,29 +385,8 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
     urls = {e.url for e in entries}
     warc.path, warc.entries = target, entries
     warc.html = [h for h in warc.html if h["url"] in urls]
-
-
-def _check_revisits(entries: List[CdxjEntry]) -> None:
-    """Refuse a revisit whose original record is not in the bundle (replay could not show it)."""
-    by_key: Dict[str, List[CdxjEntry]] = {}
-    for entry in entries:
-        if entry.mime != "warc/revisit":
-            by_key.setdefault(entry.key, []).append(entry)
-    from mirrorkit.formats.cdxj import surt_key
-
-    for entry in entries:
-        if entry.mime != "warc/revisit":
-            continue
-        target = str(entry.fields.get("refersToUrl") or entry.url)
-        candidates = by_key.get(surt_key(target), [])
-        date = entry.fields.get("refersToDate")
-        if any(c.timestamp == date or (entry.digest and c.digest == entry.digest)
-               for c in candidates):
-            continue
-        raise UsageError(
-            f"the revisit record for {entry.url} ({entry.filename}) refers to {target}"
-            f"{' at ' + str(date) if date else ''}, which is not in the captures given",
-            hint="Add the capture (WARC) that holds the original record to the same bundle.")
+    warc.damaged = [dict(d, offset=moved[d["offset"]]) for d in warc.damaged
+                    if d["offset"] in moved]
 
 
 def _default_collection(title: Optional[str], pages: List[Dict[str, Any]],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import click
 
@@ -45,10 +45,17 @@ def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], 
               "CSS and redirects only; images, fonts, scripts and media are dropped.")
 @click.option("--max-bytes", type=click.IntRange(min=1), metavar="N", help="With --lite: drop "
               "later pages, then style sheets, until the bundle is at most N bytes.")
+@click.option("--keep-damaged", is_flag=True, help="Bundle records whose own WARC digests are "
+              "wrong (damaged before bundling), marked as damaged inside the signed bundle: "
+              "readers say so instead of showing them. Without it such a source is refused.")
+@click.option("--drop-unresolved-revisits", is_flag=True, help="Leave out of the index the "
+              "revisit records whose original is in none of the captures given (e.g. a crawl "
+              "deduplicated against an earlier one); the bundle says how many.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Optional[str],
             description: Optional[str], collection: Optional[str], sequence: Optional[int],
-            text: bool, lite: bool, max_bytes: Optional[int], as_json: bool) -> int:
+            text: bool, lite: bool, max_bytes: Optional[int], keep_damaged: bool,
+            drop_unresolved_revisits: bool, as_json: bool) -> int:
     """Sign one or more captures into a WACZ bundle (OUT.wacz).
 
     A CAPTURE is a capture folder (from `mirrorkit capture`) or any WARC file, including WARCs
@@ -59,8 +66,12 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
     With --lite the bundle is a text edition small enough for `mirrorkit qr encode` (records
     are dropped, never altered, so it is still a valid, signed WACZ).
 
-    Exit codes: 0 written; 1 unreadable WARC, key or disk error; 2 bad arguments or input
-    (including a --max-bytes too small for even the first page).
+    Every record's own WARC digests are checked: a source with damaged records is refused
+    (the message lists them) unless --keep-damaged. A revisit whose original is not in the
+    captures is refused unless --drop-unresolved-revisits.
+
+    Exit codes: 0 written; 1 unreadable or damaged WARC, key or disk error; 2 bad arguments or
+    input (a revisit without its original, a --max-bytes too small for even the first page).
     """
     from mirrorkit.bundle import create_bundle
     from mirrorkit.formats.wacz import bundle_summary
@@ -68,16 +79,15 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
 
     key = signing.load_private_key(key_path, passphrase_for_key(key_path))
     update, bar = _progress_bar(progress_enabled(False, as_json))
+    options: Dict[str, Any] = dict(
+        key=key, title=title, description=description, collection=collection,
+        sequence=sequence, text=text, lite=lite, max_bytes=max_bytes, keep_damaged=keep_damaged,
+        drop_unresolved_revisits=drop_unresolved_revisits)
     if bar is not None:
         with bar:
-            path = create_bundle(list(captures), output, key=key, title=title,
-                                 description=description, collection=collection,
-                                 sequence=sequence, text=text, progress=update, lite=lite,
-                                 max_bytes=max_bytes)
+            path = create_bundle(list(captures), output, progress=update, **options)
     else:
-        path = create_bundle(list(captures), output, key=key, title=title,
-                             description=description, collection=collection,
-                             sequence=sequence, text=text, lite=lite, max_bytes=max_bytes)
+        path = create_bundle(list(captures), output, **options)
     summary = bundle_summary(path)
     if as_json:
         emit_json(summary)
@@ -87,5 +97,15 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
                f"records from {len(summary['warcs'])} WARC file(s), {summary['pages']} pages.")
     click.echo(f"Signed by {mk['publisher']} ({mk['fingerprint']}),")
     click.echo(f"collection {mk['collection']!r}, sequence {mk['sequence']}.")
+    damaged = mk.get("damaged") or []
+    if damaged:
+        click.echo(f"Kept {len(damaged)} record(s) damaged before bundling (--keep-damaged), "
+                   "marked as damaged in the signed bundle:")
+        for item in damaged[:10]:
+            click.echo(f"  {item.get('url') or '-'} ({item.get('file')} @ {item.get('offset')}):"
+                       f" {item.get('problem')}")
+    if mk.get("droppedRevisits"):
+        click.echo(f"Dropped {mk['droppedRevisits']} revisit record(s) whose original is not in "
+                   "the captures given (--drop-unresolved-revisits): those URLs do not replay.")
     click.echo("Recipients check it with: mirrorkit verify " + str(path))
     return 0

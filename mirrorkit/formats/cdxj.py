@@ -9,21 +9,20 @@ Python 3.9-safe: shipped in the USB kit; needs only warcio (and only for buildin
 from __future__ import annotations
 
 import bisect
-import contextlib
 import hashlib
 import io
 import json
 import zlib
 from collections import OrderedDict
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from mirrorkit.errors import InvalidBundle, WarcError
-from mirrorkit.formats import timestamps
+from mirrorkit.errors import InvalidBundle
+from mirrorkit.formats import fuzzy, timestamps
 from mirrorkit.formats.surt import surt_key
 
 __all__ = [
     "BLOCK_LINES", "CdxjEntry", "IndexReader", "closest_entry", "find_original",
-    "iter_warc_entries", "sort_lines", "surt_key", "write_cdxj", "write_compressed_index",
+    "sort_lines", "surt_key", "write_cdxj", "write_compressed_index",
 ]
 
 BLOCK_LINES = 1024
@@ -32,7 +31,8 @@ MAX_IDX_BYTES = 64 * 1024 * 1024
 MAX_BLOCK_BYTES = 16 * 1024 * 1024
 MAX_INFLATED_BLOCK = 128 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
-_INDEXED_TYPES = ("response", "revisit", "resource", "metadata")
+# At most this many entries are looked at when an exact lookup misses (pywb uses 100).
+FUZZY_LIMIT = 1000
 
 
 class CdxjEntry:
@@ -117,115 +117,6 @@ class CdxjEntry:
 
     def __repr__(self) -> str:
         return f"CdxjEntry({self.key!r}, {self.timestamp!r}, {self.fields!r})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Building
-
-
-def iter_warc_entries(stream: IO[bytes], filename: str,
-                      on_record: Optional[Callable[[Any, CdxjEntry], None]] = None
-                      ) -> Iterator[CdxjEntry]:
-    """Index one WARC the way cdxj-indexer does (requests and warcinfo skipped).
-
-    `on_record(record, entry)` may read the record's content before its length is known.
-    Entries carry `offset` and `length` but no `recordDigest` (the bundle writer adds it while it
-    copies each record's bytes).
-    Raises WarcError when the file is not a readable WARC.
-    """
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
-    from warcio.timeutils import iso_date_to_timestamp
-
-    it = ArchiveIterator(stream)
-    try:
-        for record in it:
-            if record.format not in ("warc", "arc2warc") and not record.format.startswith("warc"):
-                raise WarcError(f"{filename}: ARC files are not supported; convert it to WARC")
-            if not _indexable(record):
-                continue
-            headers = record.rec_headers
-            url = headers.get_header("WARC-Target-URI") or ""
-            date = headers.get_header("WARC-Date") or ""
-            try:
-                timestamp = iso_date_to_timestamp(date)
-            except (ValueError, IndexError):
-                raise WarcError(f"{filename}: record for {url!r} has a bad WARC-Date "
-                                f"{date!r}") from None
-            fields: OrderedDict[str, Any] = OrderedDict()
-            fields["url"] = url
-            mime = _mime(record)
-            if mime:
-                fields["mime"] = mime
-            if record.rec_type in ("response", "revisit") and record.http_headers:
-                fields["status"] = record.http_headers.get_statuscode()
-            fields["digest"] = headers.get_header("WARC-Payload-Digest") or ""
-            entry = CdxjEntry(surt_key(url), timestamp, fields)
-            if record.rec_type == "revisit":
-                refers_url = headers.get_header("WARC-Refers-To-Target-URI")
-                refers_date = headers.get_header("WARC-Refers-To-Date")
-                if refers_url:
-                    fields["refersToUrl"] = refers_url
-                if refers_date:
-                    with contextlib.suppress(ValueError, IndexError):
-                        fields["refersToDate"] = iso_date_to_timestamp(refers_date)
-            if not fields["digest"]:
-                if record.rec_type == "revisit":
-                    del fields["digest"]  # as cdxj-indexer: a revisit's digest is never computed
-                else:
-                    fields["digest"] = _payload_digest(record)
-            if on_record is not None:
-                on_record(record, entry)
-            # Keys in cdxj-indexer's order, so our lines read like everyone else's.
-            fields["length"] = str(it.get_record_length())
-            fields["offset"] = str(it.get_record_offset())
-            fields["filename"] = filename
-            for name in ("refersToUrl", "refersToDate"):
-                if name in fields:
-                    fields.move_to_end(name)
-            yield entry
-    except ArchiveLoadFailed as err:
-        raise WarcError(f"{filename}: not a readable WARC ({str(err).strip().splitlines()[0]})",
-                        hint="Check the file with `warcio check`.") from None
-
-
-def _indexable(record: Any) -> bool:
-    if record.rec_type not in _INDEXED_TYPES:
-        return False
-    content_type = record.rec_headers.get_header("Content-Type") or ""
-    return not (record.rec_type in ("resource", "metadata")
-                and content_type == "application/warc-fields")
-
-
-def _mime(record: Any) -> str:
-    if record.rec_type == "revisit":
-        return "warc/revisit"
-    if record.rec_type == "response":
-        value = record.http_headers.get_header("Content-Type") if record.http_headers else None
-    else:
-        value = record.rec_headers.get_header("Content-Type")
-    if not value:
-        return ""
-    return value.replace(";", " ").split(None, 1)[0].strip() if value.strip() else ""
-
-
-def _payload_digest(record: Any) -> str:
-    """sha1 (base32) of the payload, as warcio computes a missing one; the record's stream is
-    replaced by a spooled copy, so its content can still be read afterwards."""
-    import base64
-    import tempfile
-
-    digester = hashlib.sha1()
-    spool = tempfile.SpooledTemporaryFile(8 * 1024 * 1024)  # noqa: SIM115 - the record owns it
-    while True:
-        chunk = record.raw_stream.read(65536)
-        if not chunk:
-            break
-        digester.update(chunk)
-        spool.write(chunk)
-    spool.seek(0)
-    record.raw_stream = spool
-    return "sha1:" + base64.b32encode(digester.digest()).decode("ascii")
 
 
 def sort_lines(entries: Iterable[CdxjEntry]) -> List[bytes]:
@@ -324,8 +215,34 @@ class IndexReader:
         return len(self._blocks)
 
     def lookup(self, url: str) -> List[CdxjEntry]:
-        """Every entry for `url` (all timestamps, oldest first); raises InvalidBundle."""
-        return self.lookup_key(surt_key(url))
+        """Every entry for `url` (all timestamps, oldest first), found through `find_key`'s
+        normalisation when other tools wrote the key differently; raises InvalidBundle."""
+        return self.find_key(surt_key(url))
+
+    def find_key(self, key: str) -> List[CdxjEntry]:
+        """The entries of `key`; when there are none, those whose key other tools wrote for the
+        same resource (`mirrorkit.formats.fuzzy`: trailing slash, percent-encoding, cache
+        busters, any query of a file). Raises InvalidBundle."""
+        exact = self.lookup_key(key)
+        if exact or not key or key == "-":
+            return exact
+        want = fuzzy.normalize_key(key)
+        seen: List[CdxjEntry] = []
+        for prefix, whole in fuzzy.probe_prefixes(key):
+            found = self.lookup_key(prefix) if whole else self._bounded(prefix)
+            seen.extend(e for e in found if e.key != key)
+        same = [e for e in seen if fuzzy.normalize_key(e.key) == want]
+        if same or fuzzy.file_like(key) is None:
+            return same
+        return seen  # pywb: a file (`app.js?v=1`) is the same file whatever its query
+
+    def _bounded(self, prefix: str, limit: int = FUZZY_LIMIT) -> List[CdxjEntry]:
+        out = []
+        for entry in self.iter_prefix(prefix):
+            out.append(entry)
+            if len(out) >= limit:
+                break
+        return out
 
     def lookup_key(self, key: str) -> List[CdxjEntry]:
         """Every entry whose SURT key is exactly `key`; raises InvalidBundle."""
@@ -458,3 +375,4 @@ def find_original(reader: IndexReader, revisit: CdxjEntry) -> Optional[CdxjEntry
     target_url = str(revisit.fields.get("refersToUrl") or revisit.url)
     return pick_original(reader.lookup(target_url), revisit.fields.get("refersToDate"),
                          revisit.digest, revisit.timestamp)
+

@@ -33,6 +33,29 @@ from mirrorkit.errors import InvalidBundle, UsageError
 from mirrorkit.formats.cdxj import CdxjEntry, IndexReader, find_original
 from mirrorkit.formats.zipcheck import check_members
 
+WARC_NOT_WACZ = ("this is a WARC file, not a WACZ bundle: bundle it first "
+                 "(mirrorkit bundle FILE.warc.gz --key KEY -o FILE.wacz)")
+
+
+def looks_like_warc(head: bytes) -> bool:
+    """Whether the first bytes of a file hold a WARC record's header (plain or gzipped), read
+    by warcio. Never raises."""
+    start = head
+    if head[:2] == b"\x1f\x8b":
+        try:
+            start = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return False
+    if start.lstrip(b"\r\n")[:5] != b"WARC/":
+        return False
+    try:
+        from warcio.archiveiterator import ArchiveIterator
+
+        record = next(iter(ArchiveIterator(io.BytesIO(head), no_record_parse=True)))
+        return bool(record.rec_headers.get_header("WARC-Type"))
+    except Exception:  # truncated or not a WARC after all: then it is just "not a ZIP"
+        return False
+
 __all__ = ["WACZ_VERSION", "WaczReader", "bundle_summary"]
 
 WACZ_VERSION = "1.1.1"
@@ -122,7 +145,11 @@ class WaczReader:
             self._zip = zipfile.ZipFile(self._fh)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
                 struct.error, NotImplementedError) as err:
+            self._fh.seek(0)
+            head = self._fh.read(64 * 1024)
             self.close()
+            if looks_like_warc(head):
+                raise InvalidBundle(WARC_NOT_WACZ) from None
             raise InvalidBundle(f"not a readable ZIP/WACZ file ({err})") from None
         self._spans: Dict[str, Tuple[int, int]] = {}
         self._infos: Dict[str, zipfile.ZipInfo] = {}
@@ -217,8 +244,13 @@ class WaczReader:
 
     @property
     def datapackage(self) -> Dict[str, Any]:
-        """`datapackage.json`, parsed; raises InvalidBundle when it is not a JSON object."""
-        return _json_object(self.datapackage_bytes, DATAPACKAGE)
+        """`datapackage.json`, parsed; raises InvalidBundle when it is not a JSON object, or
+        when the file is a multi-WACZ package (refused by name: see `multi_wacz_message`)."""
+        package = _json_object(self.datapackage_bytes, DATAPACKAGE)
+        parts = multi_wacz_parts(package, self.names)
+        if parts is not None:
+            raise InvalidBundle(multi_wacz_message(parts))
+        return package
 
     @property
     def digest_bytes(self) -> Optional[bytes]:
@@ -389,3 +421,38 @@ def bundle_summary(path: Union[str, os.PathLike]) -> Dict[str, Any]:
             "pages": sum(1 for _ in reader.pages()),
             "index": [n for n in reader.names if n.startswith("indexes/")],
         }
+
+
+MULTI_WACZ_PROFILE = "multi-wacz-package"
+
+
+def multi_wacz_parts(package: Dict[str, Any], names: List[str]) -> Optional[List[str]]:
+    """The nested WACZ files when this ZIP is a multi-WACZ package (Browsertrix's collection
+    download: profile `multi-wacz-package`, WACZ files inside), else None. Never raises."""
+    nested = [n for n in names if n.lower().endswith(".wacz")]
+    if package.get("profile") == MULTI_WACZ_PROFILE or (nested and not any(
+            n.startswith("archive/") for n in names)):
+        return nested
+    return None
+
+
+def multi_wacz_message(parts: List[str]) -> str:
+    """Why a multi-WACZ package is refused, and what to do instead."""
+    shown = ", ".join(parts[:5]) + (f" and {len(parts) - 5} more" if len(parts) > 5 else "")
+    shown = ": " + shown if shown else ""
+    return (f"this is a multi-WACZ package (profile {MULTI_WACZ_PROFILE!r}, as Browsertrix "
+            f"exports a collection) holding {len(parts)} WACZ file(s){shown}"
+            ". `mirrorkit verify` checks each part; replay and USB kits take one bundle at a "
+            "time: unzip the package and give each .wacz inside it on its own")
+
+
+def declared_damaged(package: Dict[str, Any]) -> Dict[Tuple[str, int], str]:
+    """{(WARC file, offset): problem} of the records a signed bundle declares damaged before
+    it was bundled (`mirrorkit.damaged`, written by `bundle --keep-damaged`). Never raises."""
+    block = package.get("mirrorkit")
+    listed = block.get("damaged") if isinstance(block, dict) else None
+    out: Dict[Tuple[str, int], str] = {}
+    for item in listed if isinstance(listed, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("offset"), int):
+            out[(str(item.get("file")), item["offset"])] = str(item.get("problem") or "damaged")
+    return out

@@ -29,6 +29,9 @@ def warc_files(path: Path | str) -> List[Path]:
     if path.is_file():
         if path.name.endswith(WARC_SUFFIXES):
             return [path]
+        if path.name.lower().endswith((".arc", ".arc.gz")):
+            raise UsageError(f"{path} is an ARC file (the format before WARC)",
+                             hint=f"Convert it first: warcio recompress {path} NEW.warc.gz")
         raise UsageError(f"{path} is not a WARC file (expected a name ending in .warc or .warc.gz)")
     if not path.is_dir():
         raise UsageError(f"{path} does not exist: give a capture folder or a WARC file")

@@ -8,10 +8,11 @@ a ZIP bomb or an oversized member costs nothing. Python 3.9-safe (stdlib only).
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zipfile
 from dataclasses import dataclass, field
-from typing import IO, Callable, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, cast
 
 from mirrorkit.errors import InvalidBundle
 
@@ -88,6 +89,55 @@ def open_bundle_zip(path: str, *, max_members: int = 100_000) -> BundleZip:
         fh = open(path, "rb")  # noqa: SIM115 (kept open in BundleZip, closed by close())
     except OSError as err:
         raise ZipProblem(f"cannot open {path}: {err.strerror}") from None
+    return open_bundle_fileobj(fh, max_members=max_members)
+
+
+def open_nested(bundle: BundleZip, member: Member) -> BundleZip:
+    """A WACZ stored (STORED) inside another ZIP, opened in place like `open_bundle_zip`; raises
+    ZipProblem. Closing it leaves the outer bundle open."""
+    if not member.stored:
+        raise ZipProblem(f"{member.name} is compressed inside the package; it must be STORED")
+    window = _Window(bundle.fh, member.data_start, member.data_end)
+    return open_bundle_fileobj(cast(IO[bytes], window))
+
+
+class _Window(io.RawIOBase):
+    """Bytes [start, end) of a seekable file, as a seekable file of their own."""
+
+    def __init__(self, fh: IO[bytes], start: int, end: int) -> None:
+        super().__init__()
+        self._fh, self._start, self._end, self._pos = fh, start, end, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos - self._start
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: self._start, 1: self._pos, 2: self._end}[whence]
+        self._pos = min(max(self._start, base + offset), self._end)
+        return self.tell()
+
+    def readinto(self, buf: Any) -> int:
+        want = min(len(buf), self._end - self._pos)
+        if want <= 0:
+            return 0
+        self._fh.seek(self._pos)
+        data = self._fh.read(want)
+        buf[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:  # the outer file belongs to the outer bundle
+        super().close()
+
+
+def open_bundle_fileobj(fh: IO[bytes], *, max_members: int = 100_000) -> BundleZip:
+    """`open_bundle_zip` on an open, seekable file (closed on failure); raises ZipProblem."""
     try:
         try:
             zf = zipfile.ZipFile(fh)

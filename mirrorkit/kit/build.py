@@ -132,8 +132,14 @@ def _verify(copy: Path, source: Path, fingerprints: Sequence[str],
             progress(f"verify {source.name}", min(done, total), total)
 
     try:
-        return verify_bundle(copy, fingerprint=_matching(copy, fingerprints), remember=False,
-                             progress=hashed)
+        report = verify_bundle(copy, fingerprint=_matching(copy, fingerprints), remember=False,
+                               progress=hashed)
+        if report.parts is not None:  # verified part by part, but the reader serves bundles
+            from mirrorkit.formats.wacz import multi_wacz_message
+
+            raise KitError(f"refusing to build a kit: {source}: "
+                           f"{multi_wacz_message(report.multi_wacz or [])}")
+        return report
     except InvalidBundle as err:
         raise KitError(f"refusing to build a kit: {source} failed verification: {err.message}",
                        hint=f"check it with: mirrorkit verify {source}") from None

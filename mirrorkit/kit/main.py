@@ -83,6 +83,14 @@ def _line(state: str, name: str, publisher: Optional[str], fingerprint: Optional
         _say("      Compare the fingerprint with the publisher's card. 请与发布者的卡片核对指纹。")
 
 
+def _damage_note(report: Any) -> None:
+    """The publisher's own statement that some records were damaged before bundling."""
+    damaged = getattr(report, "damaged_at_source", None) or []
+    if damaged:
+        _say(f"      {len(damaged)} record(s) damaged before it was bundled (not shown) "
+             f"打包前已损坏的记录: {len(damaged)}")
+
+
 def _check(paths: Sequence[Path], fingerprint: Optional[str]) -> int:
     """Verify each bundle, print the outcome; the exit code for --check."""
     from mirrorkit.errors import MirrorkitError
@@ -102,6 +110,7 @@ def _check(paths: Sequence[Path], fingerprint: Optional[str]) -> int:
         fp = report.signer.fingerprint if report.signer is not None else None
         _line("trusted" if report.trusted else "untrusted", path.name, publisher, fp, "",
               fingerprint)
+        _damage_note(report)
         untrusted += not report.trusted
     if failed:
         _say(f"{failed} archive(s) FAILED verification. 存档验证失败。")
@@ -115,6 +124,7 @@ def _report_when_verified(bundles: Sequence[Any], typed: Optional[str]) -> None:
         bundle.wait_verified()
         _line(bundle.state, bundle.filename, bundle.publisher, bundle.fingerprint, bundle.reason,
               typed)
+        _damage_note(getattr(bundle, "report", None))
 
 
 def _serve(paths: Sequence[Path], args: argparse.Namespace) -> int:

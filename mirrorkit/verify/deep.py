@@ -29,10 +29,23 @@ class DeepResult:
     revisits: int = 0
     problems: List[Dict[str, Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    # Problems of records the signed datapackage declares damaged before bundling.
+    known: List[Dict[str, Any]] = field(default_factory=list)
 
     def problem(self, **entry: Any) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(entry)
+
+    @property
+    def damaged_records(self) -> int:
+        """How many distinct WARC records have a problem (a record can have several)."""
+        return len({(p.get("file"), p.get("offset")) for p in self.problems
+                    if p.get("type") != "index"})
+
+    @property
+    def bad_index_entries(self) -> int:
+        """How many index lines are wrong (not CDXJ, pointing at no record, ...)."""
+        return sum(1 for p in self.problems if p.get("type") == "index")
 
 
 def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes]]:
@@ -146,7 +159,12 @@ def _key(url: str) -> str:
         return url
 
 
-def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult) -> None:
+def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult,
+                    indexed: Set[Tuple[str, int]]) -> None:
+    """Every revisit the index offers must resolve inside the bundle. A revisit left out of the
+    index (`bundle --drop-unresolved-revisits`, or another tool's choice) is never replayed:
+    it is only counted."""
+    unindexed = 0
     originals: Set[Tuple[str, str]] = set()
     by_digest: Set[Tuple[str, str]] = set()
     for records in by_file.values():
@@ -165,10 +183,15 @@ def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult) -
             # refers-to date or else the same payload.
             ok = ((target_date and (key, digits14(target_date)) in originals)
                   or (key, rec.payload_digest) in by_digest)
-            if not ok:
+            if not ok and indexed and (fname, rec.offset) not in indexed:
+                unindexed += 1
+            elif not ok:
                 result.problem(file=fname, offset=rec.offset, url=rec.url, type="revisit",
                                problem="revisit points at a record outside the bundle "
                                        f"({target_url[:80]} {target_date})")
+    if unindexed:
+        result.notes.append(f"{unindexed} revisit record(s) whose original is not in the bundle "
+                            "are left out of its index (they do not replay)")
 
 
 def scan_warcs(bundle: BundleZip, progress: Progress = None) -> Dict[str, ScannedWarc]:
@@ -179,10 +202,15 @@ def scan_warcs(bundle: BundleZip, progress: Progress = None) -> Dict[str, Scanne
 
 
 def deep_check(bundle: BundleZip, progress: Progress = None,
-               scanned: Optional[Dict[str, ScannedWarc]] = None) -> DeepResult:
+               scanned: Optional[Dict[str, ScannedWarc]] = None,
+               declared: Optional[Set[Tuple[str, int]]] = None) -> DeepResult:
     """Check every record, index entry and revisit in the bundle; never raises for damage
     (it is reported in the result), raises ZipProblem only for structural trouble.
-    `scanned` is `scan_warcs(bundle)` when the caller already has it (verify does)."""
+
+    `scanned` is `scan_warcs(bundle)` when the caller already has it (verify does). `declared`
+    holds (file, offset) of the records the signed datapackage lists as damaged before
+    bundling: their digest problems go to `result.known`, not `result.problems`.
+    """
     result = DeepResult()
     if scanned is None:
         scanned = scan_warcs(bundle, progress)
@@ -201,6 +229,18 @@ def deep_check(bundle: BundleZip, progress: Progress = None,
         hashes[fname] = warc.hashes
     entries = _index_entries(bundle, result)
     result.index_entries = len(entries)
+    indexed = set()
+    for entry in entries:
+        try:
+            indexed.add((str(entry.get("filename")), int(entry.get("offset", ""))))
+        except (TypeError, ValueError):
+            continue
     _check_index(entries, by_file, hashes, result)
-    _check_revisits(by_file, result)
+    _check_revisits(by_file, result, indexed)
+    if declared:
+        known = [p for p in result.problems if p.get("type") != "index"
+                 and (p.get("file"), p.get("offset")) in declared
+                 and "Digest does not match" in str(p.get("problem"))]
+        result.known = known
+        result.problems = [p for p in result.problems if not any(p is k for k in known)]
     return result

@@ -10,7 +10,6 @@ members) goes through warcio instead, reading the member again: correct, only sl
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import queue
@@ -19,8 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from mirrorkit.formats.warcdigest import BlockDigests, record_digest_problems
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, hash_member
-from mirrorkit.verify.digests import BlockDigests
 
 CHUNK = 1024 * 1024
 _MAX_WARC_HEAD = 1024 * 1024
@@ -324,13 +323,11 @@ def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> Scann
         for record in it:
             headers = record.rec_headers
             url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
-            digests = BlockDigests(record.rec_type or "", headers.get_header)
-            for chunk in iter(functools.partial(record.raw_stream.read, 1024 * 1024), b""):
-                digests.feed(chunk)
+            problems = record_digest_problems(record)
             it.read_to_end(record)
             # warcio knows a record's offset only once it has been read to its end.
             offset = it.get_record_offset()
-            for problem in digests.problems():
+            for problem in problems:
                 out.problems.append({"file": fname, "offset": offset, "url": url,
                                      "type": record.rec_type, "problem": problem})
             out.records.append(Record(
