@@ -133,3 +133,16 @@ def test_trust_card_prints_the_reader_sha(tmp_path: Path) -> None:
     assert "".join(reader_lines()[1:]) == sha
     for text in (card_html(card), card_svg(card)):
         assert sha[:32] in text and sha[32:] in text
+
+
+def test_verify_tells_a_genuine_reader_from_a_changed_one(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "READER.html"
+    assert main(["reader", "-o", str(good)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(good)]) == 0
+    assert "GENUINE" in capsys.readouterr().out
+    forged = tmp_path / "lantern.html"
+    forged.write_bytes(good.read_bytes().replace(b"</body>", b"<!-- x --></body>", 1))
+    assert main(["verify", str(forged)]) == 1
+    assert "NOT GENUINE" in capsys.readouterr().out

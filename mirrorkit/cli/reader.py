@@ -36,25 +36,12 @@ def command(bundle: Optional[str], out: Optional[str], check: Optional[str],
     failed verification; 2 usage error.
     """
     from mirrorkit.errors import UsageError
-    from mirrorkit.reader import check_reader, reader_sha256, write_reader, write_single_file
+    from mirrorkit.reader import reader_sha256, write_reader, write_single_file
 
     if check:
         if bundle or out:
             raise UsageError("--check takes only the file to check")
-        result = check_reader(check)
-        if as_json:
-            emit_json(result.to_json())
-        elif result.genuine:
-            what = ("a single-file edition (with " + str(result.bundle_name) + ")"
-                    if result.edition == "single-file" else "READER.html")
-            click.echo(f"GENUINE: {check} is {what} built by this mirrorkit version.")
-            click.echo(f"Reader SHA-256: {result.reader_sha256}")
-        else:
-            click.echo(f"NOT GENUINE: {check} is not the reader this mirrorkit version ships. "
-                       "Do not trust what it says about any bundle.")
-            click.echo(f"Its reader SHA-256: {result.reader_sha256}")
-            click.echo(f"Genuine SHA-256:    {result.expected_sha256}")
-        return 0 if result.genuine else 1
+        return print_reader_check(check, as_json)
     if bundle:
         from pathlib import Path
 
@@ -73,3 +60,24 @@ def command(bundle: Optional[str], out: Optional[str], check: Optional[str],
         click.echo("Open it in any browser (tap it on a phone); nothing to install, "
                    "nothing goes online.")
     return 0
+
+
+def print_reader_check(check: str, as_json: bool) -> int:
+    """Say whether `check` is a genuine reader file (also `mirrorkit verify FILE.html`); the exit
+    code: 0 genuine, 1 not."""
+    from mirrorkit.reader import check_reader
+
+    result = check_reader(check)
+    if as_json:
+        emit_json(result.to_json())
+    elif result.genuine:
+        what = ("a single-file edition (with " + str(result.bundle_name) + ")"
+                if result.edition == "single-file" else "READER.html")
+        click.echo(f"GENUINE: {check} is {what} built by this mirrorkit version.")
+        click.echo(f"Reader SHA-256: {result.reader_sha256}")
+    else:
+        click.echo(f"NOT GENUINE: {check} is not the reader this mirrorkit version ships. "
+                   "Do not trust what it says about any bundle.")
+        click.echo(f"Its reader SHA-256: {result.reader_sha256}")
+        click.echo(f"Genuine SHA-256:    {result.expected_sha256}")
+    return 0 if result.genuine else 1

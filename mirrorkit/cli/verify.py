@@ -36,14 +36,23 @@ def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
     \b
     Example:
       mirrorkit verify lantern-2024-05.wacz --deep
-    Exit codes: 0 intact, valid and trusted; 1 tampered, damaged, unsigned or invalid;
-    3 intact and valid, but the signer is not trusted; 2 usage error.
+    Given a READER.html (or a single-file edition), says whether it is a genuine build of this
+    version instead (as `mirrorkit reader --check`): a reader file brings its own verifier.
+
+    Exit codes: 0 intact, valid and trusted (or a genuine reader); 1 tampered, damaged, unsigned
+    or invalid (or not a genuine reader); 3 intact and valid, but the signer is not trusted;
+    2 usage error.
     """
     from mirrorkit.verify import VerificationFailed, verify_bundle
 
+    if bundle.lower().endswith((".html", ".htm")):
+        from mirrorkit.cli.reader import print_reader_check
+
+        return print_reader_check(bundle, as_json)
+
     bar: Any = None
     if progress_enabled(False, as_json) and os.path.isfile(bundle):
-        total = os.path.getsize(bundle) * (3 if deep else 1)
+        total = os.path.getsize(bundle)  # --deep reads each WARC once, too
         bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
     try:
         report = verify_bundle(bundle, fingerprint=fingerprint, deep=deep, strict=strict,
