@@ -135,8 +135,8 @@ def test_trust_card_prints_the_reader_sha(tmp_path: Path) -> None:
         assert sha[:32] in text and sha[32:] in text
 
 
-def test_verify_tells_a_genuine_reader_from_a_changed_one(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_tells_a_genuine_reader_from_a_changed_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "READER.html"
     assert main(["reader", "-o", str(good)]) == 0
     capsys.readouterr()
