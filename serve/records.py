@@ -1,9 +1,19 @@
-"""One archived HTTP response, read from its stored bytes and checked against its recordDigest."""
+"""One archived HTTP response, read from its stored bytes and checked against its recordDigest.
+
+Everything inflated here is bounded, because a record is hostile until shown otherwise: a
+1 KB gzip member can hold 1 MB of gzip that holds 1 GB of HTML. The record itself (its WARC gzip
+layer) is inflated to at most `record_limit(stored size)` — the larger of `MAX_PAGE_BYTES` and
+`MAX_RATIO` times its stored size, so a real 500 MB video (stored at about its own size) still
+replays while a bomb stops at 16 MB — and a payload's Content-Encoding is undone to at most
+`MAX_PAGE_BYTES` (what the rewriter accepts). Past either limit `RecordTooLarge` is raised; the
+reader then answers with a page saying so instead of rewriting (see `serve/replay.py`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from typing import List, Optional, Tuple
 
 from warcio.archiveiterator import ArchiveIterator
@@ -14,6 +24,75 @@ from mirrorkit.errors import InvalidBundle
 
 class DamagedRecord(InvalidBundle):
     """A record's bytes do not match the digest the signed index gives for them."""
+
+
+class RecordTooLarge(DamagedRecord):
+    """A record or its payload inflates beyond what this reader handles (a decompression bomb,
+    or a page too big to rewrite)."""
+
+
+# Decoded HTML or CSS the reader rewrites; also the floor of what one record may inflate to.
+MAX_PAGE_BYTES = 16 * 1024 * 1024
+# Real records compress by at most about 10:1 (text) in their WARC gzip member.
+MAX_RATIO = 20
+_STEP = 1024 * 1024  # inflate in steps of 1 MB of output: memory stays near the limit
+
+
+def record_limit(stored: int) -> int:
+    """How many bytes a record stored in `stored` bytes may inflate to."""
+    return max(MAX_PAGE_BYTES, MAX_RATIO * stored)
+
+
+def _too_large(what: str, limit: int) -> RecordTooLarge:
+    return RecordTooLarge(f"{what} unpacks to more than {limit // (1024 * 1024)} MB, more than "
+                          "this reader handles (a decompression bomb, or a page too large to "
+                          "show); it is not shown")
+
+
+def inflate_bounded(data: bytes, limit: int, what: str, wbits: int = 16 + zlib.MAX_WBITS,
+                    members: bool = True) -> bytes:
+    """Inflate zlib/gzip `data` (every gzip member when `members`) to at most `limit` bytes.
+
+    Raises RecordTooLarge past the limit and zlib.error on bad data. A truncated stream gives
+    what could be inflated."""
+    out: List[bytes] = []
+    total = 0
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(wbits)
+        pending = rest
+        while True:
+            chunk = inflater.decompress(pending, min(_STEP, limit - total + 1))
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(what, limit)
+            out.append(chunk)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and not chunk):
+                break
+        rest = inflater.unused_data if inflater.eof and members else b""
+        if rest[:2] != b"\x1f\x8b":
+            break  # trailing garbage after the last member: ignored, as gzip(1) does
+    return b"".join(out)
+
+
+def _unbrotli_bounded(data: bytes, limit: int, what: str) -> bytes:
+    """Brotli has no output limit per call and can copy 16 MB for a few bits of input, so it is
+    fed in slices that shrink to single bytes as soon as the output outgrows the input."""
+    import brotli  # optional (compiled): `can_decode` says whether it is there
+
+    dec = brotli.Decompressor()
+    out: List[bytes] = []
+    total, pos, step = 0, 0, 64
+    while pos < len(data):
+        piece = dec.decompress(data[pos:pos + step])
+        pos += step
+        total += len(piece)
+        if total > limit:
+            raise _too_large(what, limit)
+        out.append(piece)
+        step = 1 if len(piece) > 64 * step else min(step * 2, 16384)
+    return b"".join(out)
 
 
 class Record:
@@ -62,18 +141,38 @@ class Record:
     def can_decode(self) -> bool:
         """Whether the payload's Content-Encoding can be undone here (brotli may be missing)."""
         enc = self.content_encoding
-        return not enc or enc in BufferedReader.get_supported_decompressors()
+        if enc == "br":
+            return "br" in BufferedReader.get_supported_decompressors()  # brotli installed
+        return enc in ("", "gzip", "x-gzip", "deflate")
 
-    def decoded(self) -> bytes:
-        """The payload with its Content-Encoding undone; raises DamagedRecord if it won't decode."""
+    def decoded(self, limit: int = MAX_PAGE_BYTES) -> bytes:
+        """The payload with its Content-Encoding undone, at most `limit` bytes; raises
+        RecordTooLarge beyond that and DamagedRecord if it won't decode."""
         enc = self.content_encoding
         if not enc:
+            if len(self.payload) > limit:
+                raise _too_large("this page", limit)
             return self.payload
-        reader = BufferedReader(io.BytesIO(self.payload), decomp_type=enc)
         try:
-            return reader.read()
+            if enc in ("gzip", "x-gzip"):
+                return inflate_bounded(self.payload, limit, "this page")
+            if enc == "deflate":
+                return self._inflate_deflate(limit)
+            if enc == "br":
+                return _unbrotli_bounded(self.payload, limit, "this page")
+        except RecordTooLarge:
+            raise
         except Exception as err:  # zlib.error, brotli.error: the stored body is not what it says
             raise DamagedRecord(f"the {enc} body does not decode: {err}") from None
+        raise DamagedRecord(f"the {enc} body cannot be decoded here")
+
+    def _inflate_deflate(self, limit: int) -> bytes:
+        # "deflate" is zlib-wrapped by the standard, raw deflate by some servers (as warcio's
+        # deflate_alt); try the first, then the second.
+        try:
+            return inflate_bounded(self.payload, limit, "this page", zlib.MAX_WBITS, False)
+        except zlib.error:
+            return inflate_bounded(self.payload, limit, "this page", -zlib.MAX_WBITS, False)
 
 
 def check_digest(data: bytes, record_digest: Optional[str]) -> bool:
@@ -87,7 +186,14 @@ def check_digest(data: bytes, record_digest: Optional[str]) -> bool:
 
 
 def parse_record(data: bytes) -> Record:
-    """Parses one stored WARC record (gzip member or plain); raises DamagedRecord if unreadable."""
+    """Parses one stored WARC record (gzip member or plain); raises DamagedRecord if unreadable
+    and RecordTooLarge when it inflates beyond `record_limit(len(data))`."""
+    if data[:2] == b"\x1f\x8b":
+        limit = record_limit(len(data))
+        try:
+            data = inflate_bounded(data, limit, "this record")
+        except zlib.error as err:
+            raise DamagedRecord(f"the WARC record is not valid gzip: {err}") from None
     try:
         it = iter(ArchiveIterator(io.BytesIO(data), arc2warc=True))
         rec = next(it)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Tuple
 import click
 
 from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.formats.safetext import neutral
 
 
 def _passphrase_for(key_path: Path) -> Optional[str]:
@@ -100,7 +101,7 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
     mk = summary["mirrorkit"]
     click.echo(f"Wrote {summary['path']} ({summary['bytes']:,} bytes): {summary['records']} "
                f"records from {len(summary['warcs'])} WARC file(s), {summary['pages']} pages.")
-    click.echo(f"Signed by {mk['publisher']} ({mk['fingerprint']}),")
-    click.echo(f"collection {mk['collection']!r}, sequence {mk['sequence']}.")
+    click.echo(f"Signed by {neutral(mk['publisher'])} ({neutral(mk['fingerprint'])}),")
+    click.echo(f"collection '{neutral(mk['collection'])}', sequence {neutral(mk['sequence'])}.")
     click.echo("Recipients check it with: mirrorkit verify " + str(path))
     return 0

@@ -12,6 +12,7 @@ import click
 
 from mirrorkit.cli._output import emit_json
 from mirrorkit.errors import UsageError
+from mirrorkit.formats.safetext import neutral
 
 PASSPHRASE_ENV = "MIRRORKIT_PASSPHRASE"
 
@@ -142,7 +143,7 @@ def show(key_path: Optional[str], as_json: bool) -> int:
     if as_json:
         emit_json(record)
     else:
-        click.echo(f"Name:        {record['name']}")
+        click.echo(f"Name:        {neutral(record['name'])}")
         click.echo(f"Fingerprint: {record['fingerprint']}")
         click.echo(f"Public key:  {record['publicKey']}")
     return 0

@@ -83,7 +83,13 @@ def _bundles(args: argparse.Namespace) -> List[Path]:
 
 def _line(state: str, name: str, publisher: Optional[str], fingerprint: Optional[str],
           reason: str, typed: Optional[str] = None) -> None:
-    """One bundle's verification outcome, in both languages."""
+    """One bundle's verification outcome, in both languages. The verdict words are the
+    program's; the name, publisher and reason come from the bundle and are escaped."""
+    from mirrorkit.formats.safetext import neutral
+
+    name, reason = neutral(name), neutral(reason)
+    publisher = neutral(publisher) if publisher else None
+    fingerprint = neutral(fingerprint) if fingerprint else None
     if state == "failed":
         _say(f"  FAILED 验证失败: {name}: {reason}")
         _say("      Do not trust this archive. 请勿信任此存档。")

@@ -8,12 +8,13 @@ Python 3.9-safe: shipped in kits.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import InvalidBundle, MirrorkitError, UsageError
+from mirrorkit.formats import safejson
+from mirrorkit.formats.safetext import neutral
 from mirrorkit.formats.zipcheck import (
     DATAPACKAGE,
     DIGEST,
@@ -83,33 +84,41 @@ class Report:
         return not self.failures
 
     def summary(self) -> str:
-        """Short human text: verdict and signer first, then what was checked and what failed."""
+        """Short human text: verdict and signer first, then what was checked and what failed.
+
+        The verdict line is the program's own words only; every string that came from the
+        bundle (publisher, collection, domain, URLs, times, details quoting them) is passed
+        through `neutral()`, so escape sequences and bidi overrides show as `\\x1b`, `\\u202e`
+        and a bundle's text never starts a line of its own.
+        """
         lines = []
         signer = self.signer
-        who = (self.bundle.get("publisher") or (signer.domain if signer else None)
-               or "an anonymous key (no publisher name)")
+        who = neutral(self.bundle.get("publisher") or (signer.domain if signer else None)
+                      or "an anonymous key (no publisher name)")
         if not self.ok:
             lines.append("FAILED: this bundle was changed, damaged or is not validly signed. "
                          "Do not trust its content.")
         elif self.trusted:
-            lines.append(f"OK: intact, validly signed by a TRUSTED key "
-                         f"({self.trusted_name or who}).")
+            lines.append("OK: intact, validly signed by a TRUSTED key.")
+            lines.append(f"Trusted as: {neutral(self.trusted_name or who)}")
         else:
             lines.append("VALID BUT NOT TRUSTED: intact and validly signed, but the signing key "
                          "is not in your trust store.")
         if signer is not None:
-            kind = ("domain signature for " + str(signer.domain) if signer.kind == "domain"
+            kind = ("domain signature for " + neutral(signer.domain) if signer.kind == "domain"
                     else "anonymous ECDSA P-384 key")
             lines.append(f"Signed by: {who} ({kind})")
             lines.append(f"Key fingerprint: {signer.fingerprint}")
-            lines.append(f"Signed at: {signer.created}")
+            lines.append(f"Signed at: {neutral(signer.created)}")
             if signer.kind == "domain" and signer.certificate:
                 cert = signer.certificate
-                lines.append(f"Certificate: valid at signing time ({cert.get('notBefore')} .. "
-                             f"{cert.get('notAfter')}); chain {cert.get('chain', 'n/a')}")
+                lines.append(f"Certificate: valid at signing time "
+                             f"({neutral(cert.get('notBefore'))} .. "
+                             f"{neutral(cert.get('notAfter'))}); chain "
+                             f"{neutral(cert.get('chain', 'n/a'))}")
         if self.bundle.get("collection") is not None:
-            lines.append(f"Collection: {self.bundle['collection']}, "
-                         f"sequence {self.bundle.get('sequence')}")
+            lines.append(f"Collection: {neutral(self.bundle['collection'])}, "
+                         f"sequence {neutral(self.bundle.get('sequence'))}")
         if self.ok and not self.trusted and signer is not None:
             lines.append("Compare the fingerprint with one you got from the publisher in person,"
                          " then run: mirrorkit trust add \"" + signer.fingerprint
@@ -118,14 +127,15 @@ class Report:
             f"{c.name} {c.outcome.upper() if c.outcome != 'ok' else 'ok'}" for c in self.checks))
         for check in self.checks:
             if check.outcome in ("fail", "warn"):
-                lines.append(f"  {check.outcome.upper()} {check.name}: {check.detail}")
+                lines.append(f"  {check.outcome.upper()} {check.name}: {neutral(check.detail)}")
         for item in self.damaged[:20]:
-            lines.append(f"  damaged: {item.get('url') or '-'} ({item.get('file')} @ "
-                         f"{item.get('offset')}): {item.get('problem')}")
+            lines.append(f"  damaged: {neutral(item.get('url') or '-')} "
+                         f"({neutral(item.get('file'))} @ {neutral(item.get('offset'))}): "
+                         f"{neutral(item.get('problem'))}")
         if len(self.damaged) > 20:
             lines.append(f"  ... and {len(self.damaged) - 20} more damaged entries (see --json)")
         for warning in self.warnings:
-            lines.append(f"  note: {warning}")
+            lines.append(f"  note: {neutral(warning)}")
         lines.append(WORDING)
         return "\n".join(lines)
 
@@ -158,10 +168,7 @@ class VerificationFailed(InvalidBundle):
 
 def _load_json(bundle: BundleZip, name: str, limit: int) -> Any:
     data = read_member(bundle, name, limit)
-    try:
-        return data, json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ZipProblem(f"{name} is not valid JSON") from None
+    return data, safejson.loads(data, name, max_bytes=limit, error=ZipProblem)
 
 
 def _check_datapackage(bundle: BundleZip, report: Report) -> Dict[str, Any]:
@@ -282,14 +289,14 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
         return None
     report.bundle.update(publisher=publisher, collection=collection, sequence=sequence)
     if signer is None:
-        report.add("publisher", "skip", f"claims publisher {publisher!r}, but no valid "
+        report.add("publisher", "skip", f"claims publisher '{publisher}', but no valid "
                                         "signature ties it to a key")
         return None
     if fp != signer.fingerprint:
         report.add("publisher", "fail", f"datapackage.json names key {fp} as the publisher's, "
                                         f"but the bundle was signed by {signer.fingerprint}")
         return None
-    report.add("publisher", "ok", f"publisher {publisher!r}, collection {collection!r} "
+    report.add("publisher", "ok", f"publisher '{publisher}', collection '{collection}' "
                                   f"#{sequence}, bound to the signing key")
     return block
 
@@ -322,7 +329,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
     entry = store.get(signer.fingerprint)
     if entry is not None:
         report.trusted, report.trusted_name = True, entry.name
-        report.add("trust", "ok", f"the signer is in your trust store as {entry.name!r}")
+        report.add("trust", "ok", f"the signer is in your trust store as '{entry.name}'")
     elif expected is not None and expected == signer.fingerprint:
         report.trusted = True
         report.trusted_name = report.bundle.get("publisher") or "the fingerprint you gave"
@@ -336,7 +343,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
         for other in store.list() if claimed else []:
             if other.name.strip().lower() == claimed:
                 report.warnings.append(
-                    f"it claims to come from {other.name!r}, but your trusted key for that name "
+                    f"it claims to come from '{other.name}', but your trusted key for that name "
                     f"is {other.fingerprint}: this may be an impersonation")
     if block is None:
         return
@@ -344,7 +351,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
     collection, sequence = block["collection"], block["sequence"]
     highest = seen.highest(signer.fingerprint, collection)
     if highest is not None and sequence < highest:
-        detail = (f"this is #{sequence} of collection {collection!r}, but #{highest} from the "
+        detail = (f"this is #{sequence} of collection '{collection}', but #{highest} from the "
                   f"same key was already accepted here: an older copy (possible rollback)")
         report.add("rollback", "fail" if strict else "warn", detail)
         if strict:

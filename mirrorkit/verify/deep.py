@@ -10,17 +10,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+from mirrorkit.formats import safejson
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
 
 _MAX_HTTP_HEAD = 1024 * 1024
 _MAX_DECHUNK = 64 * 1024 * 1024
 _MAX_INDEX_LINE = 1024 * 1024
 _MAX_PROBLEMS = 1000
+# warcio inflates each block it reads in one call: a block of 256 KB of a hostile gzip member can
+# become 256 MB at once. Reads of at most 64 KB bound that to about 66 MB (deflate's ratio is at
+# most ~1032:1).
+_MAX_RAW_READ = 64 * 1024
 _HTTP_TYPES = ("response", "request", "revisit")
 
 
@@ -73,7 +77,7 @@ class _Slice(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buf: Any) -> int:
-        want = min(len(buf), self._end - self._pos)
+        want = min(len(buf), self._end - self._pos, _MAX_RAW_READ)
         if want <= 0:
             return 0
         self._fh.seek(self._pos)
@@ -294,13 +298,16 @@ def _index_entries(bundle: BundleZip, result: DeepResult) -> List[Dict[str, Any]
                 if not line or line.startswith(b"!"):
                     continue
                 parts = line.split(b" ", 2)
+                problem = f"index line {number} is not CDXJ"
                 try:
-                    entry = json.loads(parts[2]) if len(parts) == 3 else None
-                except ValueError:
-                    entry = None
+                    entry = safejson.loads(parts[2], f"index line {number}",
+                                           max_bytes=_MAX_INDEX_LINE,
+                                           error=ZipProblem) if len(parts) == 3 else None
+                except ZipProblem as err:
+                    entry, problem = None, err.message
                 if not isinstance(entry, dict):
                     result.problem(file=name, offset=number, url="", type="index",
-                                   problem=f"index line {number} is not CDXJ")
+                                   problem=problem)
                     continue
                 entry["_where"] = (name, number)
                 entries.append(entry)
