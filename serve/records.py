@@ -31,6 +31,11 @@ class RecordTooLarge(DamagedRecord):
     or a page too big to rewrite)."""
 
 
+class RewriteTooLarge(RecordTooLarge):
+    """A document needs more work (tags, URLs, CPU time) or output than the reader spends on
+    one page."""
+
+
 # Decoded HTML or CSS the reader rewrites; also the floor of what one record may inflate to.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
 # Real records compress by at most about 10:1 (text) in their WARC gzip member.

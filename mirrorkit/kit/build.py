@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -115,23 +113,16 @@ def _datapackage(path: Path) -> Dict[str, Any]:
 
 
 def _page_count(path: Path) -> int:
-    """Non-blank lines of pages.jsonl minus its header, counted in 1 MB chunks: a page list of
-    one 512 MB line costs 1 MB here, not 512."""
-    lines = 0
-    in_line = False
+    """The bundle's pages, each line read and checked as the reader will (bounded length and
+    JSON nesting); raises KitError naming the damaged line: a kit is never built around a page
+    list the reader cannot show."""
+    from mirrorkit.formats.wacz import WaczReader
+
     try:
-        with zipfile.ZipFile(path) as zf, zf.open("pages/pages.jsonl") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                parts = chunk.split(b"\n")
-                for number, part in enumerate(parts):
-                    if part.strip():
-                        in_line = True
-                    if number < len(parts) - 1:  # a newline follows this part
-                        lines += in_line
-                        in_line = False
-    except (OSError, KeyError, zipfile.BadZipFile, EOFError, ValueError, zlib.error):
-        return 0
-    return max(0, lines + in_line - 1)  # minus the header line
+        with WaczReader(path) as reader:
+            return sum(1 for _ in reader.pages())
+    except InvalidBundle as err:
+        raise KitError(f"refusing to build a kit: {path.name}: {err.message}") from None
 
 
 def _verify(copy: Path, source: Path, fingerprints: Sequence[str],

@@ -22,9 +22,9 @@ _MAX_DECHUNK = 64 * 1024 * 1024
 _MAX_INDEX_LINE = 1024 * 1024
 _MAX_PROBLEMS = 1000
 # warcio inflates each block it reads in one call: a block of 256 KB of a hostile gzip member can
-# become 256 MB at once. Reads of at most 64 KB bound that to about 66 MB (deflate's ratio is at
-# most ~1032:1).
-_MAX_RAW_READ = 64 * 1024
+# become 256 MB at once (and briefly twice that). Reads of at most 32 KB bound that to about
+# 33 MB (deflate's ratio is at most ~1032:1); real records inflate a few times at most.
+_MAX_RAW_READ = 32 * 1024
 _HTTP_TYPES = ("response", "request", "revisit")
 
 
@@ -251,8 +251,9 @@ def _record_hashes(bundle: BundleZip, member: Member, records: List[_Record]) ->
     return out
 
 
-def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes]]:
-    """(line number, line) of a CDXJ index member, plain or gzip-compressed."""
+def _index_lines(bundle: BundleZip, member: Member,
+                 max_line: int = _MAX_INDEX_LINE) -> Iterator[Tuple[int, bytes]]:
+    """(line number, line) of a CDXJ index (or JSONL) member, plain or gzip-compressed."""
     data = iter_member(bundle, member)
     if member.name.endswith(".gz"):
         data = _gunzip_chunks(data, member.name)
@@ -263,9 +264,13 @@ def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes
         *lines, pending = pending.split(b"\n")
         for line in lines:
             number += 1
+            if len(line) > max_line:
+                raise ZipProblem(f"{member.name} line {number} is longer than {max_line:,} "
+                                 "bytes")
             yield number, line
-        if len(pending) > _MAX_INDEX_LINE:
-            raise ZipProblem(f"{member.name} has a line longer than {_MAX_INDEX_LINE} bytes")
+        if len(pending) > max_line:
+            raise ZipProblem(f"{member.name} line {number + 1} is longer than {max_line:,} "
+                             "bytes")
     if pending:
         yield number + 1, pending
 
@@ -314,6 +319,32 @@ def _index_entries(bundle: BundleZip, result: DeepResult) -> List[Dict[str, Any]
         except ZipProblem as err:
             result.problem(file=name, offset=0, url="", type="index", problem=err.message)
     return entries
+
+
+def _check_pages(bundle: BundleZip, result: DeepResult) -> None:
+    """Every line of every page list is a JSON object within the reader's limits (what the replay
+    server and the kit will read): a damaged line is named, not found later by a crash."""
+    from mirrorkit.formats.wacz import MAX_PAGE_LINE
+
+    for name, member in sorted(bundle.members.items()):
+        if not name.startswith("pages/") or not name.endswith(".jsonl"):
+            continue
+        try:
+            for number, line in _index_lines(bundle, member, MAX_PAGE_LINE):
+                if not line.strip():
+                    continue
+                try:
+                    page = safejson.loads(line, f"{name} line {number}", max_bytes=MAX_PAGE_LINE,
+                                          error=ZipProblem)
+                except ZipProblem as err:
+                    result.problem(file=name, offset=number, url="", type="pages",
+                                   problem=err.message)
+                    continue
+                if not isinstance(page, dict):
+                    result.problem(file=name, offset=number, url="", type="pages",
+                                   problem=f"{name} line {number} is not a JSON object")
+        except ZipProblem as err:
+            result.problem(file=name, offset=0, url="", type="pages", problem=err.message)
 
 
 def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, _Record]],
@@ -416,4 +447,5 @@ def deep_check(bundle: BundleZip, progress: Progress = None) -> DeepResult:
     result.index_entries = len(entries)
     _check_index(entries, by_file, hashes, result)
     _check_revisits(by_file, result)
+    _check_pages(bundle, result)
     return result
