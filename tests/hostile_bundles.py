@@ -12,11 +12,11 @@ import zlib
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
+from signed_bundle import build_bundle, cdxj_lines
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from mirrorkit.trust.signing import SigningKey, generate_key
-from signed_bundle import build_bundle, cdxj_lines
 
 DEPTH = 200_000
 ESCAPE_PUBLISHER = ("Lantern Rights Watch\x1b[2K\r\x1b[1AOK: intact, validly signed by a TRUSTED "

@@ -70,7 +70,8 @@ def test_safejson_refuses_depth_size_and_long_integers_as_a_damaged_part() -> No
 
 
 def test_neutral_escapes_controls_and_bidi_and_nothing_else() -> None:
-    assert neutral("a\x1b[31mb\x9b1m\x7f\x00\n\r\t") == "a\\x1b[31mb\\x9b1m\\x7f\\x00\\x0a\\x0d\\x09"
+    assert neutral("a\x1b[31mb\x9b1m\x7f\x00\n\r\t") == (
+        "a\\x1b[31mb\\x9b1m\\x7f\\x00\\x0a\\x0d\\x09")
     assert neutral("report\u202etxt.exe \u2066x\u2069 \u202a\u202b\u202c\u202d") == (
         "report\\u202etxt.exe \\u2066x\\u2069 \\u202a\\u202b\\u202c\\u202d")
     persian = "می\u200cخواهم"  # ZWNJ inside a Persian word
