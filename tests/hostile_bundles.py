@@ -131,10 +131,13 @@ def plain_bomb_record(folder: Path, key: SigningKey, size: int = 256 << 20) -> P
     return _bundle(folder / "plain-bomb.wacz", warc, key)
 
 
-def quadratic_page(folder: Path, key: SigningKey, repeat: int = 20_000) -> Path:
-    """A page of `<a ` repeated 20,000 times (quadratic for html.parser)."""
-    warc = write_warc(folder / "slow.warc.gz", {QUADRATIC_PAGE: b"<a " * repeat,
-                                                NORMAL_PAGE: b"<html><p>fine</p></html>"})
+def quadratic_page(folder: Path, key: SigningKey, repeat: int = 20_000, count: int = 1) -> Path:
+    """Pages of `<a ` repeated 20,000 times (quadratic for html.parser): QUADRATIC_PAGE, then
+    `slow-1.html` ... for `count` > 1, each different (so no cache serves one for another)."""
+    pages = {QUADRATIC_PAGE: b"<a " * repeat, NORMAL_PAGE: b"<html><p>fine</p></html>"}
+    for n in range(1, count):
+        pages[QUADRATIC_PAGE.replace("slow", f"slow-{n}")] = b"<!-- %d -->" % n + b"<a " * repeat
+    warc = write_warc(folder / "slow.warc.gz", pages)
     return _bundle(folder / "quadratic.wacz", warc, key)
 
 

@@ -25,7 +25,8 @@ def test_demo_builds_a_verified_kit(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [line.split(".", 1)[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]
     kit = out / "kit"
     assert sorted(p.name for p in kit.iterdir()) == [
-        "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME, "mirrorkit-serve.pyz"]
+        ".mirrorkit-kit", "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME,
+        "mirrorkit-serve.pyz"]
     key = out / "demo-key.pem"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert "not for real use" in key.read_text(encoding="utf-8")
