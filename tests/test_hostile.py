@@ -161,6 +161,16 @@ def test_kit_refuses_damaged_parts_and_escapes_texts(hostile: Dict[str, Path],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 3 and "NOT trusted" in check.stdout
     assert "\x1b" not in check.stdout + check.stderr
+    # Bundles the kit would refuse, dropped next to the reader by someone else: --check names
+    # the damaged part of each and exits 1, without a traceback, the others still checked.
+    for name in ("deep-datapackage", "deep-index", "inflating", "plain-bomb"):
+        shutil.copy(hostile[name], out / hostile[name].name)
+    check = subprocess.run([sys.executable, str(out / "mirrorkit-serve.pyz"), "--check"],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "Traceback" not in check.stdout + check.stderr
+    assert "FAILED" in check.stdout and "datapackage.json is damaged" in check.stdout
+    assert check.stdout.count("OK, NOT trusted") == 4  # escapes, deep-index, both bombs
 
 
 def test_kit_force_replaces_only_an_earlier_kit(hostile: Dict[str, Path], tmp_path: Path) -> None:
