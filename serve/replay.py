@@ -137,7 +137,7 @@ def replay(name: str, rest: str) -> Any:
         ], target.url, bundle, 404)
     except RecordTooLarge as err:
         # serve/records.py and the rewriters bound memory and CPU per page; past the bound the
-        # page is refused with this explanation (the raw record stays available via id_).
+        # page is refused with this explanation (the .wacz itself stays downloadable).
         return _message("damaged", TOO_LARGE, [
             "This page is not shown: unpacking or rewriting it would take more memory or time "
             "than this reader gives one page, which is what a page built to harm readers does.",

@@ -51,9 +51,8 @@ def test_every_hostile_bundle_is_listed_and_the_good_one_fully_served(
     assert states["sample"] == "untrusted" and len(states) == 1 + len(hostile)
     _good_pages_answer(client, sample_bundle)
     for name in states:
-        page = client.get(f"/{name}/")
-        assert page.status_code < 500 or name == "deep-datapackage", name
-        assert client.get(f"/{name}/pages.json").status_code < 500 or name == "deep-datapackage"
+        for path in (f"/{name}/", f"/{name}/pages.json", f"/{name}/main", f"/{name}.wacz"):
+            assert client.get(path).status_code < 500, path
     assert "page list is damaged" in client.get("/deep-pages/").get_data(as_text=True)
 
 

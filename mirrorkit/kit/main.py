@@ -23,12 +23,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNTRUSTED = 0, 1, 2, 3
 _FLOOR = (3, 9)
 
 
+def _neutral_lines(text: str) -> str:
+    """Escapes control and text-direction characters from bundles (see formats/safetext.py);
+    before the reader's own modules are importable, only this program's text is printed."""
+    try:
+        from mirrorkit.formats.safetext import neutral_lines
+    except ImportError:
+        return text
+    return neutral_lines(text)
+
+
 def _say(text: str = "") -> None:
-    print(text, flush=True)
+    print(_neutral_lines(text), flush=True)
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(_neutral_lines(text), file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -159,7 +159,8 @@ class VerificationFailed(InvalidBundle):
         first = report.failures[0] if report.failures else Check("verify", "fail", "failed")
         more = len(report.failures) - 1
         super().__init__(
-            f"{report.path} failed verification: {first.name}: {first.detail}"
+            # The detail may quote the bundle (a collection, a name): one escaped line.
+            f"{report.path} failed verification: {first.name}: {neutral(first.detail)}"
             + (f" (and {more} more failed check{'s' if more > 1 else ''})" if more > 0 else ""),
             hint="the bundle was changed or damaged after it was signed; get another copy",
         )
