@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .records import RewriteTooLarge
 
@@ -62,6 +62,10 @@ _INTEGRATION = frozenset({"foreignobject", "desc", "title", "mi", "mo", "mn", "m
 # The tokens one page may cost: about 1.5 s of tokenizing on a laptop; a 2 MB page of ordinary
 # markup needs a twentieth of it.
 MAX_TOKENS = 1_000_000
+
+# Open SVG/MathML elements tracked at most (Blink's parser stops nesting at 512 too): end tags
+# search this stack, which must stay short for the pass to stay linear.
+_MAX_FOREIGN_DEPTH = 512
 
 Attr = Tuple[str, int, int, Optional[str], int, int]
 Token = Tuple[Any, ...]
@@ -138,6 +142,7 @@ def tokens(text: str, budget: Optional[Budget] = None) -> Iterator[Token]:
     n = len(text)
     pos = 0
     foreign: List[str] = []  # open SVG/MathML elements (lowercased), innermost last
+    opened: Dict[str, int] = {}  # how many of each name `foreign` holds: O(1) end-tag lookups
     find = text.find
     while pos < n:
         lt = find("<", pos)
@@ -159,11 +164,14 @@ def tokens(text: str, budget: Optional[Budget] = None) -> Iterator[Token]:
                 if name in _BREAKOUT or (name == "font" and any(
                         a[0] in ("color", "face", "size") for a in attrs)):
                     foreign.clear()
+                    opened.clear()
                     in_foreign = False
-                elif not closing:
+                elif not closing and len(foreign) < _MAX_FOREIGN_DEPTH:
                     foreign.append(name)
-            elif name in ("svg", "math") and not closing:
+                    opened[name] = opened.get(name, 0) + 1
+            elif name in ("svg", "math") and not closing and len(foreign) < _MAX_FOREIGN_DEPTH:
                 foreign.append(name)
+                opened[name] = opened.get(name, 0) + 1
             yield ("start", name, lt, end, attrs, closing)
             if not in_foreign and name in _RAW_TEXT:
                 if name == "plaintext":
@@ -178,15 +186,20 @@ def tokens(text: str, budget: Optional[Budget] = None) -> Iterator[Token]:
             after = text[lt + 2: lt + 3]
             if after.isascii() and after.isalpha():
                 name, name_end = _tag_name(text, lt + 2)
-                _attrs, end, _closing = _attributes(text, name_end, None)
+                _attrs, end, _closing = _attributes(text, name_end, budget)
                 if end < 0:
                     return
                 pos = end
                 if foreign:
                     if name in ("br", "p") and in_foreign:
                         foreign.clear()
-                    elif name in foreign:
-                        del foreign[len(foreign) - 1 - foreign[::-1].index(name):]
+                        opened.clear()
+                    elif opened.get(name):
+                        while foreign:  # pop up to and including the innermost `name`
+                            top = foreign.pop()
+                            opened[top] -= 1
+                            if top == name:
+                                break
                 yield ("end", name, lt, end)
             elif after == ">":
                 pos = lt + 3  # `</>` is dropped
