@@ -100,7 +100,13 @@ class Report:
                          "Do not trust its content.")
         elif self.trusted:
             lines.append("OK: intact, validly signed by a TRUSTED key.")
-            lines.append(f"Trusted as: {neutral(self.trusted_name or who)}")
+            by_fingerprint = any(c.name == "trust" and "the one you gave" in c.detail
+                                 for c in self.checks)
+            if by_fingerprint:  # then the only name there is the bundle's own claim
+                lines.append("Trusted because: its key has the fingerprint you gave.")
+            else:
+                lines.append(f"Trusted as: {neutral(self.trusted_name or who)} "
+                             "(the name in your trust store)")
         else:
             lines.append("VALID BUT NOT TRUSTED: intact and validly signed, but the signing key "
                          "is not in your trust store.")
