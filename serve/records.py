@@ -1,16 +1,33 @@
-"""One archived HTTP response, read from its stored bytes and checked against its recordDigest."""
+"""One archived HTTP response, read from its stored bytes and checked against its recordDigest.
+
+Everything inflated here is bounded, because a record is hostile until shown otherwise: a
+1 KB gzip member can hold 1 MB of gzip that holds 1 GB of HTML. The record itself (its WARC gzip
+layer) is inflated to at most `record_limit(stored size)` — the larger of `MAX_PAGE_BYTES` and
+`MAX_RATIO` times its stored size, so a real 500 MB video (stored at about its own size) still
+replays while a bomb stops at 16 MB — and a payload's Content-Encoding is undone to at most
+`MAX_PAGE_BYTES` (what the rewriter accepts). Past either limit `RecordTooLarge` is raised; the
+reader then answers with a page saying so instead of rewriting (see `serve/replay.py`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from typing import List, Optional, Tuple
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
 
 from mirrorkit.errors import InvalidBundle
-from mirrorkit.formats.http import UndecodableBody, can_decode, decode_body, replay_status
+from mirrorkit.formats.http import (
+    BodyTooLarge,
+    UndecodableBody,
+    can_decode,
+    decode_body,
+    inflate_bounded,
+    replay_status,
+)
 
 
 class DamagedRecord(InvalidBundle):
@@ -19,6 +36,27 @@ class DamagedRecord(InvalidBundle):
 
 class DamagedAtSource(DamagedRecord):
     """The signed bundle itself says this record was damaged before it was bundled."""
+
+
+class RecordTooLarge(DamagedRecord):
+    """A record or its payload inflates beyond what this reader handles (a decompression bomb,
+    or a page too big to rewrite)."""
+
+
+class RewriteTooLarge(RecordTooLarge):
+    """A document needs more work (tags, URLs, CPU time) or output than the reader spends on
+    one page."""
+
+
+# Decoded HTML or CSS the reader rewrites; also the floor of what one record may inflate to.
+MAX_PAGE_BYTES = 16 * 1024 * 1024
+# Real records compress by at most about 10:1 (text) in their WARC gzip member.
+MAX_RATIO = 20
+
+
+def record_limit(stored: int) -> int:
+    """How many bytes a record stored in `stored` bytes may inflate to."""
+    return max(MAX_PAGE_BYTES, MAX_RATIO * stored)
 
 
 class Record:
@@ -68,10 +106,13 @@ class Record:
         """Whether the payload's Content-Encoding can be undone here (brotli may be missing)."""
         return can_decode(self.content_encoding)
 
-    def decoded(self) -> bytes:
-        """The payload with its Content-Encoding undone; raises DamagedRecord if it won't decode."""
+    def decoded(self, limit: int = MAX_PAGE_BYTES) -> bytes:
+        """The payload with its Content-Encoding undone, at most `limit` bytes; raises
+        RecordTooLarge beyond that and DamagedRecord if it won't decode."""
         try:
-            return decode_body(self.payload, self.content_encoding)
+            return decode_body(self.payload, self.content_encoding, limit, "this page")
+        except BodyTooLarge as err:
+            raise RecordTooLarge(err.message) from None
         except UndecodableBody as err:  # the stored body is not what it says, or no decoder
             raise DamagedRecord(err.message) from None
 
@@ -87,7 +128,16 @@ def check_digest(data: bytes, record_digest: Optional[str]) -> bool:
 
 
 def parse_record(data: bytes) -> Record:
-    """Parses one stored WARC record (gzip member or plain); raises DamagedRecord if unreadable."""
+    """Parses one stored WARC record (gzip member or plain); raises DamagedRecord if unreadable
+    and RecordTooLarge when it inflates beyond `record_limit(len(data))`."""
+    if data[:2] == b"\x1f\x8b":
+        limit = record_limit(len(data))
+        try:
+            data = inflate_bounded(data, limit, "this record")
+        except BodyTooLarge as err:
+            raise RecordTooLarge(err.message) from None
+        except zlib.error as err:
+            raise DamagedRecord(f"the WARC record is not valid gzip: {err}") from None
     try:
         it = iter(ArchiveIterator(io.BytesIO(data), arc2warc=True))
         rec = next(it)

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 from flask import Blueprint, Response, redirect, render_template, request
 
 from .archive import Capture, NotArchived
-from .records import DamagedAtSource, DamagedRecord
+from .records import DamagedAtSource, DamagedRecord, RecordTooLarge
 from .respond import Prepared, prepare
 from .urls import ReplayTarget, parse_replay_path
 from .views import get_bundle
@@ -22,6 +22,7 @@ from .views import get_bundle
 bp = Blueprint("replay", __name__)
 LATEST = "99991231235959"
 DAMAGED = "This record is damaged · 此记录已损坏"
+TOO_LARGE = "This page is too large to show · 此页面过大，无法显示"
 
 
 def split_target(environ: dict) -> Optional[Tuple[str, str]]:
@@ -134,6 +135,14 @@ def replay(name: str, rest: str) -> Any:
             "This address was not captured in this bundle, so there is nothing to show.",
             "Nothing was fetched from the internet.",
         ], target.url, bundle, 404)
+    except RecordTooLarge as err:
+        # serve/records.py and the rewriters bound memory and CPU per page; past the bound the
+        # page is refused with this explanation (the .wacz itself stays downloadable).
+        return _message("damaged", TOO_LARGE, [
+            "This page is not shown: unpacking or rewriting it would take more memory or time "
+            "than this reader gives one page, which is what a page built to harm readers does.",
+            err.message,
+        ], target.url, bundle, 413)
     except DamagedAtSource as err:
         return _message("damaged", DAMAGED, [
             "This record was already damaged when the publisher bundled it, and the signed "

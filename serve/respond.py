@@ -12,7 +12,7 @@ from mirrorkit.formats.timestamps import to14
 
 from .archive import Capture, ReplayBundle, pretty_ts
 from .inject import banner, shim_script
-from .records import DamagedRecord
+from .records import DamagedRecord, RecordTooLarge
 from .rewrite_css import rewrite_css
 from .rewrite_html import rewrite_html
 from .urls import UrlRewriter
@@ -118,6 +118,8 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
     if wants_rewrite and resp.can_decode():
         try:
             decoded = resp.decoded()
+        except RecordTooLarge:
+            raise  # a bomb, or too large to rewrite: the reader says so, never sends it as stored
         except DamagedRecord:
             decoded = None  # archived that way (e.g. truncated): send it as it was stored
     if decoded is not None:

@@ -1,9 +1,12 @@
 """Rewrites the URLs in an HTML document so that every resource and link points into the archive.
 
-The stdlib tokenizer (`html.parser`) finds the tags; each edit is recorded as a span of the
-original text and applied at the end, so every byte outside a rewritten attribute value stays as
-archived (whitespace, case, entity spelling, broken markup). ``<style>`` blocks and ``style``
-attributes go through the CSS rewriter; ``<base href>`` changes how later URLs resolve.
+`serve.html_tokens` finds the tags as a browser would (linear in the document, whatever it holds);
+each edit is recorded as a span of the original text and applied at the end, so every byte outside
+a rewritten attribute value stays as archived (whitespace, case, entity spelling, broken markup).
+``<style>`` blocks and ``style`` attributes go through the CSS rewriter; ``<base href>`` changes
+how later URLs resolve. Work is bounded: a document of more than `MAX_TOKENS` tags and attributes,
+or whose rewritten text would pass `max_output` characters, raises `RewriteTooLarge` (the reader
+then shows a page saying so) instead of holding a thread and its memory for minutes.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_right
-from html.parser import HTMLParser
+from html.entities import html5 as _ENTITIES
 from typing import List, Optional, Tuple
 
+from .html_tokens import MAX_TOKENS, Budget, tokens
+from .records import MAX_PAGE_BYTES, RewriteTooLarge
 from .rewrite_css import rewrite_css
 from .urls import UrlRewriter
 
@@ -24,11 +29,13 @@ _URL_ATTRS = frozenset({
 })
 _SRCSET_ATTRS = frozenset({"srcset", "imagesrcset", "data-srcset"})
 _FRAME_TAGS = frozenset({"iframe", "frame"})
-# name, then an optional value: quoted, or unquoted up to whitespace or '>'.
-_ATTR_RE = re.compile(
-    r"""([^\s/>"'=][^\s/>=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""", re.S)
-_TAGNAME_RE = re.compile(r"<\s*[^\s/>]+")
-_REFRESH_RE = re.compile(r"^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['\"]?)(.*?)\2\s*$", re.I | re.S)
+_WS = "\t\n\f\r "
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+__all__ = ["RewriteResult", "RewriteTooLarge", "rewrite_html", "rewrite_refresh",
+           "rewrite_srcset"]
+
 
 Edit = Tuple[int, int, str]
 
@@ -67,11 +74,49 @@ def rewrite_srcset(value: str, urls: UrlRewriter) -> str:
 
 
 def rewrite_refresh(content: str, urls: UrlRewriter) -> str:
-    """Rewrites the URL part of a ``<meta http-equiv=refresh content="5; url=...">``."""
-    m = _REFRESH_RE.match(content)
-    if not m or not m.group(3) or not re.search(r"[;,]|url", m.group(1), re.I):
+    """Rewrites the URL of a refresh value (``<meta http-equiv=refresh content=...>`` or a
+    ``Refresh:`` header) as browsers parse it (the WHATWG "shared declarative refresh steps"):
+    ``5; url=x``, ``5,x``, ``0 http://x`` (a space is separator enough), quoted or not."""
+    n = len(content)
+    i = 0
+    while i < n and content[i] in _WS:
+        i += 1
+    j = i
+    while j < n and content[j] in "0123456789":
+        j += 1
+    if j == i and not content.startswith(".", j):
+        return content  # no delay: browsers ignore the whole value
+    while j < n and content[j] in "0123456789.":
+        j += 1
+    if j >= n or content[j] not in ";," + _WS:
+        return content  # a refresh of the page itself, or an invalid value
+    while j < n and content[j] in _WS:
+        j += 1
+    if j < n and content[j] in ";,":
+        j += 1
+    while j < n and content[j] in _WS:
+        j += 1
+    start = j
+    if content[j:j + 3].lower() == "url":
+        k = j + 3
+        while k < n and content[k] in _WS:
+            k += 1
+        if k < n and content[k] == "=":
+            k += 1
+            while k < n and content[k] in _WS:
+                k += 1
+            start = k
+    end = n
+    if start < n and content[start] in "'\"":
+        close = content.find(content[start], start + 1)
+        start += 1
+        end = n if close < 0 else close
+    url = content[start:end].strip(_WS)
+    if not url:
         return content
-    return m.group(1) + m.group(2) + urls.rewrite(m.group(3)) + m.group(2)
+    lead = len(content[start:end]) - len(content[start:end].lstrip(_WS))
+    url_start = start + lead
+    return content[:url_start] + urls.rewrite(url) + content[url_start + len(url):]
 
 
 def _escape_attr(value: str, quote: str) -> str:
@@ -83,82 +128,96 @@ def _escape_attr(value: str, quote: str) -> str:
     return value
 
 
-class _Rewriter(HTMLParser):
-    def __init__(self, text: str, urls: UrlRewriter) -> None:
-        super().__init__(convert_charrefs=True)
+def _attr_unescape(value: str) -> str:
+    """Character references in an attribute value, decoded as browsers do there: a named
+    reference without ``;`` followed by a letter, digit or ``=`` stays as written
+    (``?a=1&copy=2`` keeps its ``&copy``), unlike `html.unescape`, which is for text."""
+    if "&" not in value:
+        return value
+
+    def one(m: re.Match[str]) -> str:
+        ref = m.group(0)
+        if ref[1] != "#" and not ref.endswith(";"):
+            name = ref[1:]
+            for k in range(len(name), 0, -1):  # the longest legacy name, as html.unescape does
+                if name[:k] in _ENTITIES:
+                    after = name[k:k + 1] or m.string[m.end():m.end() + 1]
+                    if after and (after == "=" or (after.isascii() and after.isalnum())):
+                        return ref
+                    break
+        return html.unescape(ref)
+
+    return _CHARREF.sub(one, value)
+
+
+class _Rewriter:
+    """Collects edits (spans of the original text) and the injection points of one document."""
+
+    def __init__(self, text: str, urls: UrlRewriter, budget: Budget) -> None:
         self.text = text
         self.urls = urls
+        self.budget = budget
         self.edits: List[Edit] = []
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.style_start: Optional[int] = None
         self.head_end_of_start: Optional[int] = None  # offset just after <head ...>
         self.html_end_of_start: Optional[int] = None
         self.body_close: Optional[int] = None
         self.head_close: Optional[int] = None
         self.first_script: Optional[int] = None
 
-    def _abs_pos(self) -> int:
-        line, col = self.getpos()
-        return self.line_starts[line - 1] + col
+    def run(self) -> None:
+        for token in tokens(self.text, self.budget):
+            kind = token[0]
+            if kind == "start":
+                self._start(token[1], token[2], token[3], token[4])
+            elif kind == "raw":
+                if token[1] == "style":
+                    self._css(token[2], token[3])
+            elif kind == "css":
+                self._css(token[1], token[2])
+            elif kind == "end":
+                if token[1] == "body":
+                    self.body_close = token[2]
+                elif token[1] == "head" and self.head_close is None:
+                    self.head_close = token[2]
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self._start(tag)
+    def _css(self, start: int, end: int) -> None:
+        css = self.text[start:end]
+        new = rewrite_css(css, self.urls, budget=self.budget)
+        if new != css:
+            self.edits.append((start, end, new))
 
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        self._start(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style" and self.style_start is not None:
-            start, end = self.style_start, self._abs_pos()
-            css = self.text[start:end]
-            new = rewrite_css(css, self.urls)
-            if new != css:
-                self.edits.append((start, end, new))
-            self.style_start = None
-        elif tag == "body":
-            self.body_close = self._abs_pos()
-        elif tag == "head" and self.head_close is None:
-            self.head_close = self._abs_pos()
-
-    def _start(self, tag: str) -> None:
-        raw = self.get_starttag_text() or ""
-        start = self._abs_pos()
+    def _start(self, tag: str, start: int, end: int, attrs: list) -> None:
         if tag == "script" and self.first_script is None:
             self.first_script = start
-        if tag == "style":
-            self.style_start = start + len(raw)
         elif tag == "head" and self.head_end_of_start is None:
-            self.head_end_of_start = start + len(raw)
+            self.head_end_of_start = end
         elif tag == "html" and self.html_end_of_start is None:
-            self.html_end_of_start = start + len(raw)
-        m = _TAGNAME_RE.match(raw)
-        if not m:
+            self.html_end_of_start = end
+        if not attrs:
             return
-        # (name, raw value or None when bare, name span, value span or None)
-        attrs: List[Tuple[str, Optional[str], Tuple[int, int], Optional[Tuple[int, int]]]] = []
-        for am in _ATTR_RE.finditer(raw, m.end()):
-            if am.group(2) is None:
-                attrs.append((am.group(1).lower(), None, am.span(1), None))
-            else:
-                attrs.append((am.group(1).lower(), am.group(2), am.span(1), am.span(2)))
-        names = {a[0]: a[1] for a in attrs}
-        for name, value, name_span, value_span in attrs:
+        names: dict = {}
+        for attr in attrs:  # a duplicate attribute is ignored by browsers: the first one counts
+            names.setdefault(attr[0], attr[3])
+        for name, name_start, name_end, value, value_start, value_end in attrs:
             if name == "integrity" and tag == "link":
                 # The stylesheet is rewritten, so its hash no longer matches: keep the value
                 # under another name rather than have the browser refuse the style.
-                s, e = name_span
-                self.edits.append((start + s, start + e, "data-mk-integrity"))
+                self.edits.append((name_start, name_end, "data-mk-integrity"))
                 continue
-            if value is None or value_span is None:
+            if value is None:
                 continue
             new = self._rewrite_attr(tag, name, value, names)
             if new is not None:
-                s, e = value_span
-                self.edits.append((start + s, start + e, new))
+                self.edits.append((value_start, value_end, new))
 
     def _rewrite_attr(self, tag: str, name: str, raw: str, names: dict) -> Optional[str]:
         quote = raw[0] if raw[:1] in ("'", '"') else ""
-        value = html.unescape(raw[1:-1] if quote else raw)
+        inner = raw[1:-1] if quote and len(raw) > 1 and raw[-1] == quote else raw[1:] if quote \
+            else raw
+        value = _attr_unescape(inner)
+        # A URL costs about ten tokens' time; a srcset or ping can hold thousands of them.
+        self.budget.spend(10 * (1 + value.count(",") + value.count(" ")) if name in _SRCSET_ATTRS
+                          or name == "ping" else 10)
         if name == "href" and tag == "base":
             self.urls.set_base(value)
             new = self.urls.rewrite(value)
@@ -174,10 +233,10 @@ class _Rewriter(HTMLParser):
         elif name == "ping":
             new = " ".join(self.urls.rewrite(u) for u in value.split())
         elif name == "style":
-            new = rewrite_css(value, self.urls)
+            new = rewrite_css(value, self.urls, budget=self.budget)
         elif name == "content" and tag == "meta":
-            equiv = (names.get("http-equiv") or "").strip("'\"").strip().lower()
-            if equiv != "refresh":
+            equiv = _attr_unescape(_unquote(names.get("http-equiv") or ""))
+            if equiv.strip(_WS).lower() != "refresh":  # `&#82;efresh` is "Refresh" too
                 return None
             new = rewrite_refresh(value, self.urls)
         else:
@@ -187,6 +246,12 @@ class _Rewriter(HTMLParser):
         if not quote:
             quote = '"'
         return quote + _escape_attr(new, quote) + quote
+
+
+def _unquote(raw: str) -> str:
+    if raw[:1] in ("'", '"'):
+        return raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
+    return raw
 
 
 class RewriteResult:
@@ -203,16 +268,15 @@ class RewriteResult:
         return t[: self.head_at] + head + t[self.head_at: self.body_at] + body + t[self.body_at:]
 
 
-def rewrite_html(text: str, urls: UrlRewriter) -> RewriteResult:
-    """Rewrites a decoded HTML document; never raises on malformed markup."""
-    parser = _Rewriter(text, urls)
-    try:
-        parser.feed(text)
-        parser.close()
-    except (AssertionError, ValueError, IndexError):
-        # The stdlib tokenizer gives up on some broken declarations; the edits found up to
-        # there are still good, the rest of the document stays as archived.
-        pass
+def rewrite_html(text: str, urls: UrlRewriter, *, max_tokens: int = MAX_TOKENS,
+                 max_output: int = 3 * MAX_PAGE_BYTES) -> RewriteResult:
+    """Rewrites a decoded HTML document; never raises on malformed markup.
+
+    Raises `RewriteTooLarge` when the document has more than `max_tokens` tags and attributes
+    or the rewritten text would be longer than `max_output` characters."""
+    budget = Budget(max_tokens)
+    parser = _Rewriter(text, urls, budget)
+    parser.run()
     edits = sorted(parser.edits)
     out: List[str] = []
     last = 0
@@ -220,17 +284,20 @@ def rewrite_html(text: str, urls: UrlRewriter) -> RewriteResult:
     shift = 0
     for s, e, new in edits:
         if s < last:
-            continue  # overlapping edit from a confused parse: skip it
+            continue  # overlapping edits cannot come from one pass; kept as a safety net
         out.append(text[last:s])
         out.append(new)
         shift += len(new) - (e - s)
         mapping.append((e, shift))
         last = e
+        if len(text) + shift > max_output:
+            raise RewriteTooLarge(f"this page would grow past {max_output // (1024 * 1024)} MB "
+                                  "when rewritten, more than this reader serves")
     out.append(text[last:])
     result = "".join(out)
+    keys = [m[0] for m in mapping]
 
     def moved(pos: int) -> int:
-        keys = [m[0] for m in mapping]
         i = bisect_right(keys, pos)
         return pos + (mapping[i - 1][1] if i else 0)
 
@@ -252,5 +319,20 @@ def rewrite_html(text: str, urls: UrlRewriter) -> RewriteResult:
 
 
 def _after_doctype(text: str) -> int:
-    m = re.match(r"\s*(?:<!--.*?-->\s*)*(?:<!doctype[^>]*>)?", text, re.I | re.S)
-    return m.end() if m else 0
+    """Where a document without <html>, <head> or <script> gets the head snippet: after leading
+    whitespace, comments and a doctype. Linear: each step is a find."""
+    pos = 0
+    n = len(text)
+    while True:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if text.startswith("<!--", pos):
+            close = text.find("-->", pos + 4)
+            if close < 0:
+                return pos
+            pos = close + 3
+            continue
+        if text[pos:pos + 9].lower() == "<!doctype":
+            close = text.find(">", pos)
+            return n if close < 0 else close + 1
+        return pos

@@ -49,9 +49,11 @@ def build_bundle(out: Path, warcs: Sequence[Path], key: SigningKey, *, collectio
                  sequence: int = 1, created: Optional[str] = None,
                  edit_package: Optional[Callable[[Dict[str, Any]], None]] = None,
                  members: Optional[Dict[str, bytes]] = None,
-                 signer: Optional[SigningKey] = None) -> Path:
+                 signer: Optional[SigningKey] = None,
+                 raw_package: Optional[Callable[[bytes], bytes]] = None) -> Path:
     """Write a signed WACZ of `warcs` to `out`; `edit_package` may change the manifest before
-    signing, `members` adds or replaces files, `signer` signs with another key."""
+    signing, `members` adds or replaces files, `signer` signs with another key, `raw_package`
+    rewrites the manifest's bytes before signing (for JSON that `json.dumps` cannot write)."""
     created = created or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     files: Dict[str, bytes] = {}
     index: List[str] = []
@@ -80,6 +82,8 @@ def build_bundle(out: Path, warcs: Sequence[Path], key: SigningKey, *, collectio
     if edit_package:
         edit_package(package)
     raw = json.dumps(package, indent=2).encode()
+    if raw_package:
+        raw = raw_package(raw)
     signed = (signer or key).sign_datapackage(raw, created)
     digest = {"path": "datapackage.json", "hash": signed["hash"], "signedData": signed}
     with zipfile.ZipFile(out, "w") as zf:

@@ -25,7 +25,7 @@ def test_demo_builds_a_verified_kit(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [line.split(".", 1)[0] for line in lines] == ["1", "2", "3", "4", "5", "6", "7"]
     kit = out / "kit"
     assert sorted(p.name for p in kit.iterdir()) == [
-        "READER.html", "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME,
+        ".mirrorkit-kit", "READER.html", "README.txt", "SHA256SUMS", "START-HERE.html", BUNDLE_NAME,
         "mirrorkit-serve.pyz"]
     from mirrorkit.reader import check_reader
 

@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from mirrorkit.cli import main
-from mirrorkit.kit.build import SUMS_NAME, ZIPAPP_NAME
+from mirrorkit.kit.build import MARKER_NAME, SUMS_NAME, ZIPAPP_NAME
 
 VENV_BIN = Path(sys.executable).parent
 PUBLISHER = "Lantern Kit Test"
@@ -69,13 +69,13 @@ def _tamper(src: Path, dest: Path) -> None:
 
 def test_kit_holds_bundle_reader_texts_and_sums(kit: Path) -> None:
     names = sorted(p.name for p in kit.iterdir())
-    assert names == ["READER.html", "README.txt", SUMS_NAME, "START-HERE.html", "iana.wacz",
-                     ZIPAPP_NAME]
+    assert names == [MARKER_NAME, "READER.html", "README.txt", SUMS_NAME, "START-HERE.html",
+                     "iana.wacz", ZIPAPP_NAME]
     assert not list(kit.parent.glob(".kit.*")), "a temporary folder was left behind"
     out = subprocess.run(["sha256sum", "-c", SUMS_NAME], cwd=kit, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count(": OK") == 5
+    assert out.stdout.count(": OK") == 6  # all but SHA256SUMS itself
 
 
 def test_kit_json_describes_bundle(signed: Dict[str, str], tmp_path: Path,
@@ -317,6 +317,12 @@ def test_kit_usage_errors(signed: Dict[str, str], tmp_path: Path,
     assert (busy / "keep.txt").read_text() == "mine"
     assert main(["kit", str(tmp_path / "nope.wacz"), "-o", str(tmp_path / "k")]) == 2
     assert main(["kit", signed["path"], "-o", str(tmp_path / "k"), "-f", "zz"]) == 2
-    # --force replaces a previous kit only once the new one is complete.
-    assert main(["kit", signed["path"], "-o", str(busy), "--force", "-q"]) == 0
-    assert not (busy / "keep.txt").exists() and (busy / ZIPAPP_NAME).is_file()
+    # --force never replaces a folder that is not a kit (issue 11: it deleted a user's files)...
+    assert main(["kit", signed["path"], "-o", str(busy), "--force", "-q"]) == 2
+    assert (busy / "keep.txt").read_text() == "mine"
+    # ...and replaces a previous kit only once the new one is complete.
+    kit = tmp_path / "kit"
+    assert main(["kit", signed["path"], "-o", str(kit), "-q"]) == 0
+    (kit / "README.txt").write_text("old")
+    assert main(["kit", signed["path"], "-o", str(kit), "--force", "-q"]) == 0
+    assert (kit / ZIPAPP_NAME).is_file() and (kit / "README.txt").read_text() != "old"

@@ -133,7 +133,10 @@ def test_sequence_grows_per_collection_and_can_be_set(capture_dir: Path, key: An
 
 def test_crash_leaves_no_half_bundle(capture_dir: Path, key: Any, tmp_path: Path) -> None:
     out = tmp_path / "out.wacz"
-    out.write_bytes(b"previous bundle")
+    previous = io.BytesIO()
+    with zipfile.ZipFile(previous, "w") as zf:  # an earlier bundle: the only thing -o replaces
+        zf.writestr("datapackage.json", b"{}")
+    out.write_bytes(previous.getvalue())
 
     class Exploding:
         name, fingerprint = key.name, key.fingerprint
@@ -143,7 +146,7 @@ def test_crash_leaves_no_half_bundle(capture_dir: Path, key: Any, tmp_path: Path
 
     with pytest.raises(KeyboardInterrupt):
         create_bundle([capture_dir], out, key=Exploding())
-    assert out.read_bytes() == b"previous bundle"
+    assert out.read_bytes() == previous.getvalue()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wacz"]
 
 

@@ -4,7 +4,6 @@ and the config dir where the bundle side keeps its sequence numbers."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import zlib
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from mirrorkit.bundle.pagetext import quick_title, read_body
 from mirrorkit.errors import UsageError, WarcError
+from mirrorkit.formats import safejson
 from mirrorkit.formats.warc import iter_records, target_uri, warc_files
 from mirrorkit.trust.store import read_json_store, write_json_store
 
@@ -138,10 +138,7 @@ def read_pages(path: Path | str) -> List[Dict[str, Any]]:
         for n, line in enumerate(jsonl.read_text("utf-8").splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                entry = json.loads(line)
-            except ValueError as err:
-                raise WarcError(f"{jsonl} line {n} is not JSON: {err}") from err
+            entry = safejson.loads(line, f"{jsonl} line {n}", error=WarcError)
             if isinstance(entry, dict) and "url" in entry:
                 pages.append(entry)
         return pages

@@ -34,6 +34,7 @@ from mirrorkit.formats.cdxj import (
     write_cdxj,
     write_compressed_index,
 )
+from mirrorkit.formats.outpath import check_replaceable_bundle
 from mirrorkit.formats.wacz import DATAPACKAGE, DIGEST, PAGES, WACZ_VERSION
 from mirrorkit.formats.warcindex import iter_warc_entries
 from mirrorkit.trust.store import config_dir
@@ -102,6 +103,7 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
         raise UsageError("--sequence must be 1 or more")
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
+    check_replaceable_bundle(out)  # an older bundle may be replaced; nothing else
     sources = resolve_sources(captures)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     tmp_out = workdir / "bundle.wacz"
@@ -201,6 +203,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
         _add_bytes(zf, DIGEST, json.dumps(digest, indent=2).encode("utf-8"))
     with open(tmp_out, "rb") as fh:
         os.fsync(fh.fileno())
+    check_replaceable_bundle(out)  # again: something may have appeared there meanwhile
     os.replace(tmp_out, out)
     seq_store.record(fingerprint, collection, sequence)
     return out

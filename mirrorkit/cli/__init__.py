@@ -18,6 +18,7 @@ import click
 
 from mirrorkit import __version__
 from mirrorkit.errors import MirrorkitError
+from mirrorkit.formats.safetext import neutral_lines
 
 # name -> module that defines a click command called `command`. A command appears in `--help`
 # only once its module exists: no stubs.
@@ -75,9 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MirrorkitError as err:
         if verbose:
             traceback.print_exc()
-        click.secho(f"error: {err.message}", fg="red", err=True)
+        # Messages quote file names, URLs and fields from bundles: escaped, never raw.
+        click.secho(f"error: {neutral_lines(err.message)}", fg="red", err=True)
         for line in err.diagnostics():
-            click.echo(f"  {line}", err=True)
+            click.echo(f"  {neutral_lines(line)}", err=True)
         return err.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -8,10 +8,21 @@ from typing import Any
 
 import click
 
+from mirrorkit.formats.safetext import neutral_json, neutral_lines
+
 
 def emit_json(data: Any) -> None:
-    """Print `data` as indented JSON on stdout (for `--json`)."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Print `data` as indented JSON on stdout (for `--json`).
+
+    Non-ASCII text stays readable, but DEL, C1 and bidi controls from a bundle are written as
+    `\\uXXXX` escapes (json.dumps escapes C0 itself): the same JSON, inert on a terminal."""
+    click.echo(neutral_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
+
+
+def say(text: str = "", *, err: bool = False) -> None:
+    """Print a line the command assembled; control characters and bidi overrides that slipped
+    in from a bundle are escaped (newlines kept). Fields should go through `neutral()` first."""
+    click.echo(neutral_lines(text), err=err)
 
 
 def progress_enabled(quiet: bool, as_json: bool) -> bool:

@@ -9,6 +9,7 @@ import click
 
 from mirrorkit.cli._output import emit_json, progress_enabled
 from mirrorkit.cli._passphrase import passphrase_for_key
+from mirrorkit.formats.safetext import neutral
 
 
 def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], Any]:
@@ -95,17 +96,18 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
     mk = summary["mirrorkit"]
     click.echo(f"Wrote {summary['path']} ({summary['bytes']:,} bytes): {summary['records']} "
                f"records from {len(summary['warcs'])} WARC file(s), {summary['pages']} pages.")
-    click.echo(f"Signed by {mk['publisher']} ({mk['fingerprint']}),")
-    click.echo(f"collection {mk['collection']!r}, sequence {mk['sequence']}.")
+    click.echo(f"Signed by {neutral(mk['publisher'])} ({neutral(mk['fingerprint'])}),")
+    click.echo(f"collection '{neutral(mk['collection'])}', sequence {neutral(mk['sequence'])}.")
     damaged = mk.get("damaged") or []
     if damaged:
         click.echo(f"Kept {len(damaged)} record(s) damaged before bundling (--keep-damaged), "
                    "marked as damaged in the signed bundle:")
         for item in damaged[:10]:
-            click.echo(f"  {item.get('url') or '-'} ({item.get('file')} @ {item.get('offset')}):"
-                       f" {item.get('problem')}")
+            click.echo(f"  {neutral(item.get('url') or '-')} ({neutral(item.get('file'))} @ "
+                       f"{neutral(item.get('offset'))}): {neutral(item.get('problem'))}")
     if mk.get("droppedRevisits"):
-        click.echo(f"Dropped {mk['droppedRevisits']} revisit record(s) whose original is not in "
-                   "the captures given (--drop-unresolved-revisits): those URLs do not replay.")
+        click.echo(f"Dropped {neutral(mk['droppedRevisits'])} revisit record(s) whose original is "
+                   "not in the captures given (--drop-unresolved-revisits): those URLs do not "
+                   "replay.")
     click.echo("Recipients check it with: mirrorkit verify " + str(path))
     return 0

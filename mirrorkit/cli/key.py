@@ -11,6 +11,7 @@ import click
 from mirrorkit.cli._output import emit_json
 from mirrorkit.cli._passphrase import ask_passphrase, passphrase_for_key
 from mirrorkit.errors import UsageError
+from mirrorkit.formats.safetext import neutral
 
 
 def _slug(name: str) -> str:
@@ -126,7 +127,7 @@ def show(key_path: Optional[str], as_json: bool) -> int:
     if as_json:
         emit_json(record)
     else:
-        click.echo(f"Name:        {record['name']}")
+        click.echo(f"Name:        {neutral(record['name'])}")
         click.echo(f"Fingerprint: {record['fingerprint']}")
         click.echo(f"Public key:  {record['publicKey']}")
     return 0

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 
 import click
 
-from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.cli._output import emit_json, progress_enabled, say
 
 
 @click.command(name="kit")
@@ -56,7 +56,7 @@ def command(bundles: Tuple[str, ...], out: str, fingerprints: Tuple[str, ...], f
             bar.render_finish()
             bar = None
         if not quiet and not as_json:
-            click.echo(message)
+            say(message)
 
     kit = build_kit(list(bundles), out, fingerprints=fingerprints, force=force,
                     progress=progress, on_step=step)

@@ -8,8 +8,9 @@ from typing import Optional, Tuple
 
 import click
 
-from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.cli._output import emit_json, progress_enabled, say
 from mirrorkit.cli._passphrase import ask_passphrase
+from mirrorkit.formats.safetext import neutral
 
 
 @click.group(name="qr")
@@ -54,7 +55,7 @@ def key_command(key_path: Optional[Path], pub_path: Optional[Path], out: Path,
         emit_json({"card": str(out), "name": key.name, "fingerprint": key.fingerprint,
                    "warnings": warnings})
     else:
-        click.echo(f"Wrote {out}: {key.name}")
+        click.echo(f"Wrote {out}: {neutral(key.name)}")
         click.echo(f"  fingerprint {key.fingerprint}")
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -110,12 +111,13 @@ def encode_command(file: Path, out: Path, ecc: str, version: int, extra: float, 
     elif not quiet:
         click.echo(f"{result.frames} QR codes (version {result.version}-{result.ecc}, "
                    f"{result.symbol_size} bytes each) in {result.out_dir}; "
-                   f"any {result.needed} rebuild {result.name}.")
+                   f"any {result.needed} rebuild {neutral(result.name)}.")
         click.echo(f"  SHA-256   {result.sha256}")
         if result.fingerprint:
-            click.echo(f"  publisher {result.publisher or '?'} · {result.fingerprint}")
+            click.echo(f"  publisher {neutral(result.publisher or '?')} · "
+                       f"{neutral(result.fingerprint)}")
         if result.signature and not result.signature.startswith("valid"):
-            click.echo(f"warning: signature {result.signature}", err=True)
+            say(f"warning: signature {neutral(result.signature)}", err=True)
         click.echo(f"  print     {result.sheet}")
         click.echo(f"  screen    {result.player}")
     return 0
@@ -172,11 +174,11 @@ def decode_command(inputs: Tuple[Path, ...], out: Path, transfer_id: Optional[st
                + (f"; {result.resumed} codes resumed from an earlier run" if result.resumed else "")
                + ".")
     for line in result.damaged[:10]:
-        click.echo(f"  damaged: {line}", err=True)
+        say(f"  damaged: {neutral(line)}", err=True)
     for path in result.without_code[:10]:
-        click.echo(f"  no QR code found in {path}", err=True)
+        say(f"  no QR code found in {neutral(path)}", err=True)
     for path in result.unreadable[:10]:
-        click.echo(f"  not an image: {path}", err=True)
+        say(f"  not an image: {neutral(path)}", err=True)
     for row in result.transfers:
         if row["complete"]:
             click.echo(f"  transfer {row['transfer']}: {row['frames']} codes read, "
@@ -185,12 +187,13 @@ def decode_command(inputs: Tuple[Path, ...], out: Path, transfer_id: Optional[st
             click.echo(f"  transfer {row['transfer']}: {row['frames']} of {row['needed']} needed "
                        f"(need {row['missing']} more)")
     for rebuilt in result.rebuilt:
-        click.echo(f"Wrote {rebuilt.path} ({rebuilt.size:,} bytes, SHA-256 matches).")
+        say(f"Wrote {neutral(rebuilt.path)} ({rebuilt.size:,} bytes, SHA-256 matches).")
         if rebuilt.report is not None and rebuilt.error is None:
             summary = getattr(rebuilt.report, "summary", None)
-            click.echo(summary() if callable(summary) else "Bundle verified.")
+            say(summary() if callable(summary) else "Bundle verified.")
         if rebuilt.error is not None:
-            click.secho(f"Bundle verification FAILED: {rebuilt.error}", fg="red", err=True)
+            click.secho(f"Bundle verification FAILED: {neutral(rebuilt.error)}", fg="red",
+                        err=True)
     if result.partial_file is not None:
         click.echo(f"Not enough codes yet. Saved what was read to {result.partial_file}; "
                    "add more photos and run the same command again.", err=True)

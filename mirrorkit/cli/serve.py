@@ -66,14 +66,18 @@ def command(bundles: Tuple[Path, ...], host: str, port: int, lan: bool, open_bro
 def _report_in_background(server: object, as_json: bool) -> None:
     import threading
 
+    from mirrorkit.formats.safetext import neutral, neutral_json
+
     def report() -> None:
         for b in server.bundles:  # type: ignore[attr-defined]
             b.wait_verified()
             if as_json:
-                click.echo(json.dumps({"bundle": b.name, "state": b.state, "reason": b.reason,
-                                       "publisher": b.publisher, "fingerprint": b.fingerprint},
-                                      ensure_ascii=False))
+                click.echo(neutral_json(json.dumps(
+                    {"bundle": b.name, "state": b.state, "reason": b.reason,
+                     "publisher": b.publisher, "fingerprint": b.fingerprint},
+                    ensure_ascii=False)))
             else:
-                click.echo(f"  {b.name}: {b.state.upper()} - {b.reason}")
+                # The reason quotes the bundle's own text (a failing check's detail).
+                click.echo(f"  {b.name}: {b.state.upper()} - {neutral(b.reason)}")
 
     threading.Thread(target=report, daemon=True).start()

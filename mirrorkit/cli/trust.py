@@ -6,7 +6,8 @@ from typing import Optional
 
 import click
 
-from mirrorkit.cli._output import emit_json
+from mirrorkit.cli._output import emit_json, say
+from mirrorkit.formats.safetext import neutral
 
 
 @click.group(name="trust")
@@ -41,7 +42,7 @@ def add(source: str, name: Optional[str], yes: bool) -> int:
 
     fingerprint, label, origin = resolve_trust_argument(source, name)
     if origin.startswith("key card"):
-        click.echo(f"Key card for {label!r}\n  fingerprint {fingerprint}")
+        say(f"Key card for '{neutral(label)}'\n  fingerprint {fingerprint}")
         if not yes:
             import sys
 
@@ -54,7 +55,7 @@ def add(source: str, name: Optional[str], yes: bool) -> int:
                 click.echo("Not added.", err=True)
                 return 1
     entry = TrustStore().add(fingerprint, label, origin)
-    click.echo(f"Trusted {entry.name!r}: {entry.fingerprint}")
+    say(f"Trusted '{neutral(entry.name)}': {entry.fingerprint}")
     return 0
 
 
@@ -77,7 +78,8 @@ def list_(as_json: bool) -> int:
         click.echo(f"No trusted keys yet ({store.path}).")
         return 0
     for entry in entries:
-        click.echo(f"{entry.fingerprint}  {entry.name}  (added {entry.added}, {entry.source})")
+        say(f"{entry.fingerprint}  {neutral(entry.name)}  (added {neutral(entry.added)}, "
+            f"{neutral(entry.source)})")
     return 0
 
 
@@ -92,5 +94,5 @@ def remove(fingerprint: str) -> int:
     from mirrorkit.trust.store import TrustStore
 
     entry = TrustStore().remove(fingerprint)
-    click.echo(f"Removed {entry.name!r}: {entry.fingerprint}")
+    say(f"Removed '{neutral(entry.name)}': {entry.fingerprint}")
     return 0

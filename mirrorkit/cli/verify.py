@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.cli._output import emit_json, progress_enabled, say
 
 
 @click.command(name="verify")
@@ -64,12 +64,12 @@ def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
         if as_json:
             emit_json(err.report.to_json())
         else:
-            click.echo(err.report.summary())
+            say(err.report.summary())
         return 1
     if bar:
         bar.render_finish()
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(report.summary())
+        say(report.summary())
     return 0 if report.trusted else 3

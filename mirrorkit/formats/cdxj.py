@@ -17,7 +17,8 @@ from collections import OrderedDict
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mirrorkit.errors import InvalidBundle
-from mirrorkit.formats import fuzzy, timestamps
+from mirrorkit.formats import fuzzy, safejson, timestamps
+from mirrorkit.formats.safetext import neutral
 from mirrorkit.formats.surt import surt_key
 
 __all__ = [
@@ -29,7 +30,7 @@ BLOCK_LINES = 1024
 # Guards against hostile indexes: nothing is read or inflated beyond these sizes.
 MAX_IDX_BYTES = 64 * 1024 * 1024
 MAX_BLOCK_BYTES = 16 * 1024 * 1024
-MAX_INFLATED_BLOCK = 128 * 1024 * 1024
+MAX_INFLATED_BLOCK = 32 * 1024 * 1024  # a real block of 1,024 lines is well under 1 MB
 MAX_LINE_BYTES = 1024 * 1024
 # At most this many entries are looked at when an exact lookup misses (pywb uses 100).
 FUZZY_LIMIT = 1000
@@ -51,9 +52,10 @@ class CdxjEntry:
         key, _, rest = line.strip().partition(" ")
         timestamp, _, data = rest.partition(" ")
         try:
-            fields = json.loads(data)
-        except ValueError:
-            raise InvalidBundle(f"index line is not CDXJ: {line[:120]!r}") from None
+            fields = safejson.loads(data, "an index line", max_bytes=MAX_LINE_BYTES)
+        except InvalidBundle as err:
+            raise InvalidBundle(f"index line is not CDXJ ({err.message}): "
+                                f"{neutral(line[:120])}") from None
         if not key or not timestamp.isdigit() or not isinstance(fields, dict):
             raise InvalidBundle(f"index line is not CDXJ: {line[:120]!r}")
         return cls(key, timestamp, fields)
@@ -195,9 +197,9 @@ class IndexReader:
                 continue
             prefix, _, info = line.partition(" {")
             try:
-                block = json.loads("{" + info)
+                block = safejson.loads("{" + info, "an index.idx line", max_bytes=MAX_LINE_BYTES)
                 offset, length = int(block["offset"]), int(block["length"])
-            except (ValueError, KeyError, TypeError):
+            except (InvalidBundle, ValueError, KeyError, TypeError):
                 raise InvalidBundle(f"index.idx has a bad line: {line[:120]!r}") from None
             if offset < 0 or length <= 0 or length > MAX_BLOCK_BYTES:
                 raise InvalidBundle(f"index.idx has a block of bad size: {line[:120]!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from mirrorkit.errors import MirrorkitError
 
@@ -45,6 +45,10 @@ class UndecodableBody(MirrorkitError):
 
 class DecoderMissing(UndecodableBody):
     """The body is in an encoding this Python has no decoder for (e.g. brotli in the USB kit)."""
+
+
+class BodyTooLarge(UndecodableBody):
+    """The body unpacks to more than the caller's limit (a decompression bomb, or too big)."""
 
 
 def valid_header_name(name: str) -> bool:
@@ -102,7 +106,7 @@ def _brotli() -> object:
                              "installed here") from None
 
 
-def _zstd_decompress(data: bytes) -> bytes:
+def _zstd_decompress(data: bytes, limit: int) -> bytes:
     try:
         from compression import zstd  # novermin (Python 3.14+; ImportError before)
 
@@ -119,7 +123,7 @@ def _zstd_decompress(data: bytes) -> bytes:
     # Streamed and bounded: a zstd frame may not say how large it inflates.
     chunks, size = [], 0
     with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
-        while size <= MAX_DECODED:
+        while size <= limit:
             chunk = reader.read(1 << 20)
             if not chunk:
                 break
@@ -151,55 +155,113 @@ def can_decode(content_encoding: Optional[str]) -> bool:
     return all(_has_decoder(c) for c in encodings(content_encoding))
 
 
-def _inflate(data: bytes, wbits: int) -> bytes:
-    inflater = zlib.decompressobj(wbits)
-    out = inflater.decompress(data, MAX_DECODED)
-    if inflater.unconsumed_tail:
-        raise UndecodableBody("the body decodes to more than a replay will hold")
-    return out + inflater.flush()
+_STEP = 1024 * 1024  # inflate in steps of 1 MB of output: memory stays near the limit
 
 
-def _decode_one(data: bytes, coding: str) -> bytes:
+def too_large(what: str, limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"{what} unpacks to more than {limit // (1024 * 1024)} MB, more than "
+                        "this reader handles (a decompression bomb, or a page too large to "
+                        "show); it is not shown")
+
+
+def inflate_bounded(data: bytes, limit: int, what: str, wbits: int = 16 + zlib.MAX_WBITS,
+                    members: bool = True) -> bytes:
+    """Inflate zlib/gzip `data` (every gzip member when `members`) to at most `limit` bytes.
+
+    Raises BodyTooLarge past the limit and zlib.error on bad data. A truncated stream gives
+    what could be inflated."""
+    out: List[bytes] = []
+    total = 0
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(wbits)
+        pending = rest
+        while True:
+            chunk = inflater.decompress(pending, min(_STEP, limit - total + 1))
+            total += len(chunk)
+            if total > limit:
+                raise too_large(what, limit)
+            out.append(chunk)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and not chunk):
+                break
+        rest = inflater.unused_data if inflater.eof and members else b""
+        if rest[:2] != b"\x1f\x8b":
+            break  # trailing garbage after the last member: ignored, as gzip(1) does
+    return b"".join(out)
+
+
+def _unbrotli_bounded(module: Any, data: bytes, limit: int, what: str) -> bytes:
+    """Brotli has no output limit per call and can copy 16 MB for a few bits of input, so it is
+    fed in slices that shrink to single bytes as soon as the output outgrows the input."""
+    dec = module.Decompressor()
+    out: List[bytes] = []
+    total, pos, step = 0, 0, 64
+    while pos < len(data):
+        piece = dec.decompress(data[pos:pos + step])  # brotlicffi calls it process()
+        pos += step
+        total += len(piece)
+        if total > limit:
+            raise too_large(what, limit)
+        out.append(piece)
+        step = 1 if len(piece) > 64 * step else min(step * 2, 16384)
+    return b"".join(out)
+
+
+def _decode_one(data: bytes, coding: str, limit: int, what: str) -> bytes:
     if coding in ("gzip", "x-gzip"):
         try:
-            return _inflate(data, 16 + zlib.MAX_WBITS)
+            return inflate_bounded(data, limit, what)
         except zlib.error as err:
             raise UndecodableBody(f"the gzip body does not decode: {err}") from None
     if coding == "deflate":
         # "deflate" is zlib-wrapped by the spec, raw deflate by many servers: accept both.
         try:
-            return _inflate(data, zlib.MAX_WBITS)
+            return inflate_bounded(data, limit, what, zlib.MAX_WBITS, False)
         except zlib.error:
             try:
-                return _inflate(data, -zlib.MAX_WBITS)
+                return inflate_bounded(data, limit, what, -zlib.MAX_WBITS, False)
             except zlib.error as err:
                 raise UndecodableBody(f"the deflate body does not decode: {err}") from None
     if coding == "br":
         module = _brotli()
         try:
-            return bytes(module.decompress(data))  # type: ignore[attr-defined]
+            if hasattr(module, "Decompressor") and hasattr(module.Decompressor(), "decompress"):
+                return _unbrotli_bounded(module, data, limit, what)
+            out = bytes(module.decompress(data))  # type: ignore[attr-defined]
+            if len(out) > limit:
+                raise too_large(what, limit)
+            return out
+        except BodyTooLarge:
+            raise
         except Exception as err:  # brotli.error, brotlicffi.Error: corrupt input
             raise UndecodableBody(f"the brotli body does not decode: {err}") from None
     if coding == "zstd":
         try:
-            return _zstd_decompress(data)
-        except DecoderMissing:
+            out = _zstd_decompress(data, limit)
+            if len(out) > limit:
+                raise too_large(what, limit)
+            return out
+        except (DecoderMissing, BodyTooLarge):
             raise
         except Exception as err:  # zstandard.ZstdError and friends
             raise UndecodableBody(f"the zstd body does not decode: {err}") from None
     raise DecoderMissing(f"unknown Content-Encoding {coding!r}")
 
 
-def decode_body(body: bytes, content_encoding: Optional[str]) -> bytes:
-    """`body` with its Content-Encoding undone (codings applied in order are undone last first).
+def decode_body(body: bytes, content_encoding: Optional[str], limit: int = MAX_DECODED,
+                what: str = "this body") -> bytes:
+    """`body` with its Content-Encoding undone (codings applied in order are undone last first),
+    at most `limit` bytes, inflated in bounded steps (a hostile body is a bomb until shown not).
 
     Raises DecoderMissing when a coding has no decoder here (brotli or zstd in the USB kit, an
-    unknown coding) and UndecodableBody when the bytes are not what the header says.
+    unknown coding), BodyTooLarge past `limit`, and UndecodableBody when the bytes are not what
+    the header says.
     """
+    if len(body) > limit:
+        raise too_large(what, limit)
     for coding in reversed(encodings(content_encoding)):
-        body = _decode_one(body, coding)
-        if len(body) > MAX_DECODED:
-            raise UndecodableBody("the body decodes to more than a replay will hold")
+        body = _decode_one(body, coding, limit, what)
     return body
 
 

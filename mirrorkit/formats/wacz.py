@@ -10,7 +10,6 @@ needs only the standard library and warcio, and travels in the USB kit.
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import threading
@@ -30,6 +29,7 @@ from typing import (
 )
 
 from mirrorkit.errors import InvalidBundle, UsageError
+from mirrorkit.formats import safejson
 from mirrorkit.formats.cdxj import CdxjEntry, IndexReader, find_original
 from mirrorkit.formats.zipcheck import check_members
 
@@ -63,7 +63,9 @@ DATAPACKAGE = "datapackage.json"
 DIGEST = "datapackage-digest.json"
 PAGES = "pages/pages.jsonl"
 MAX_JSON_BYTES = 16 * 1024 * 1024
-MAX_PAGE_LINE = 64 * 1024 * 1024
+# A page line carries the page's full text for search (`--text`, from at most 8 MB of HTML);
+# anything longer is not a page line but an attempt on the reader's memory.
+MAX_PAGE_LINE = 32 * 1024 * 1024
 MAX_MEMORY_INDEX = 64 * 1024 * 1024
 
 
@@ -306,11 +308,12 @@ class WaczReader:
             first = fh.readline(64 * 1024).decode("utf-8", "replace")
         target = "index.cdx.gz"
         if first.startswith("!meta"):
-            try:
-                meta = json.loads(first.split(" ", 2)[2])
-                target = str(meta.get("filename") or target)
-            except (ValueError, IndexError, AttributeError):
-                raise InvalidBundle(f"{idx_name} has a bad !meta line") from None
+            parts = first.split(" ", 2)
+            meta = safejson.loads(parts[2], f"{idx_name}'s !meta line") if len(parts) == 3 \
+                else None
+            if not isinstance(meta, dict):
+                raise InvalidBundle(f"{idx_name} has a bad !meta line")
+            target = str(meta.get("filename") or target)
         name = idx_name.rsplit("/", 1)[0] + "/" + target
         if name not in self._infos:
             raise InvalidBundle(f"{idx_name} names {target!r}, which the bundle does not hold")
@@ -381,28 +384,21 @@ class WaczReader:
 
 
 def _page_lines(fh: IO[bytes], name: str) -> Iterator[Dict[str, Any]]:
-    for number, raw in enumerate(iter(lambda: fh.readline(MAX_PAGE_LINE), b"")):
+    for number, raw in enumerate(iter(lambda: fh.readline(MAX_PAGE_LINE + 1), b"")):
+        if len(raw) > MAX_PAGE_LINE:
+            raise InvalidBundle(f"{name} line {number + 1} is damaged: longer than "
+                                f"{MAX_PAGE_LINE:,} bytes")
         if not raw.strip():
             continue
-        try:
-            page = json.loads(raw)
-        except ValueError:
-            raise InvalidBundle(f"{name} line {number + 1} is not JSON") from None
-        if not isinstance(page, dict):
-            raise InvalidBundle(f"{name} line {number + 1} is not a JSON object")
+        page = safejson.loads_object(raw, f"{name} line {number + 1}",
+                                     max_bytes=MAX_PAGE_LINE)
         if number == 0 and "format" in page:
             continue
         yield page
 
 
 def _json_object(data: bytes, name: str) -> Dict[str, Any]:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidBundle(f"{name} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidBundle(f"{name} is not a JSON object")
-    return value
+    return safejson.loads_object(data, name, max_bytes=MAX_JSON_BYTES)
 
 
 def bundle_summary(path: Union[str, os.PathLike]) -> Dict[str, Any]:

@@ -14,12 +14,13 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from mirrorkit.errors import InvalidBundle, KitError, UsageError
+from mirrorkit.formats import safejson
+from mirrorkit.formats.safetext import has_unsafe, neutral
 from mirrorkit.kit.pyz import ZipappInfo, build_zipapp
 from mirrorkit.kit.text import render_texts
 
@@ -27,6 +28,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 ZIPAPP_NAME = "mirrorkit-serve.pyz"
 READER_NAME = "READER.html"
 SUMS_NAME = "SHA256SUMS"
+# Written into every kit: `--force` replaces a folder only when it holds this marker (and nothing
+# but what that kit wrote), so it can never delete a user's own folder.
+MARKER_NAME = ".mirrorkit-kit"
+MARKER_FORMAT = "mirrorkit-kit-1"
 # Progress callback: (what, done, total), e.g. ("copy demo.wacz", 3_000_000, 9_000_000).
 Progress = Callable[[str, int, int], None]
 _CHUNK = 1024 * 1024
@@ -102,20 +107,26 @@ def sha256_file(path: Path) -> str:
 
 
 def _datapackage(path: Path) -> Dict[str, Any]:
+    from mirrorkit.formats.wacz import WaczReader
+
     try:
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("datapackage.json").decode("utf-8"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
-        raise InvalidBundle(f"{path.name}: cannot read datapackage.json ({err})") from None
-    return data if isinstance(data, dict) else {}
+        with WaczReader(path) as reader:
+            return reader.datapackage  # bounded: size and nesting depth
+    except InvalidBundle as err:
+        raise KitError(f"{path.name}: cannot read datapackage.json ({err.message})") from None
 
 
 def _page_count(path: Path) -> int:
+    """The bundle's pages, each line read and checked as the reader will (bounded length and
+    JSON nesting); raises KitError naming the damaged line: a kit is never built around a page
+    list the reader cannot show."""
+    from mirrorkit.formats.wacz import WaczReader
+
     try:
-        with zipfile.ZipFile(path) as zf, zf.open("pages/pages.jsonl") as fh:
-            return max(0, sum(1 for line in fh if line.strip()) - 1)  # minus the header line
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return 0
+        with WaczReader(path) as reader:
+            return sum(1 for _ in reader.pages())
+    except InvalidBundle as err:
+        raise KitError(f"refusing to build a kit: {path.name}: {err.message}") from None
 
 
 def _verify(copy: Path, source: Path, fingerprints: Sequence[str],
@@ -150,13 +161,14 @@ def _matching(copy: Path, fingerprints: Sequence[str]) -> Optional[str]:
     signed with (verification then proves or refutes it), else the only one given."""
     if len(fingerprints) <= 1:
         return fingerprints[0] if fingerprints else None
+    from mirrorkit.formats.wacz import WaczReader
     from mirrorkit.trust.signing import fingerprint
 
     try:
-        with zipfile.ZipFile(copy) as zf:
-            signed = json.loads(zf.read("datapackage-digest.json"))["signedData"]
+        with WaczReader(copy) as reader:  # bounded reads and JSON, like verification's own
+            signed = (reader.digest or {})["signedData"]
         claimed = fingerprint(base64.b64decode(signed["publicKey"]))
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+    except (OSError, KeyError, TypeError, ValueError, InvalidBundle, UsageError):
         return None  # verification reports what is wrong with it
     return claimed if claimed in fingerprints else None
 
@@ -235,16 +247,60 @@ def _check_inputs(bundles: Sequence[Path], out: Path, force: bool) -> None:
             raise UsageError(f"two bundles are called {path.name}: rename one, the kit keeps "
                              "them side by side")
         names.add(path.name)
-    if out.exists() and not out.is_dir():
+        if has_unsafe(path.name):
+            raise UsageError(f"the bundle's file name {neutral(path.name)} holds control or "
+                             "text-direction characters: rename it before putting it in a kit")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UsageError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out} already exists and is not empty",
-                         hint="choose another -o folder, or add --force to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UsageError(f"{out} already exists and is not empty",
+                             hint="choose another -o folder, or add --force to replace a kit "
+                                  "built there before")
+        _check_previous_kit(out)
     target = out.resolve()
     for path in bundles:
         if target in path.resolve().parents:
             raise UsageError(f"{out} holds {path.name}, which goes into the kit: choose another "
                              "folder for the kit")
+
+
+def _check_previous_kit(out: Path) -> None:
+    """Raise UsageError unless `out` is a kit this program built: its marker file is there, and
+    every file in it is one that kit listed in SHA256SUMS. `--force` replaces nothing else."""
+    refuse = f"refusing to replace {out}: "
+    hint = "choose another -o folder; --force only replaces a folder holding an earlier kit"
+    marker = out / MARKER_NAME
+    try:
+        if marker.is_symlink() or not marker.is_file():
+            raise UsageError(refuse + f"it is not a mirrorkit kit (no {MARKER_NAME} marker), so "
+                             "it may hold someone's own files", hint=hint)
+        info = safejson.loads(marker.read_bytes()[:4096], MARKER_NAME, error=UsageError)
+        if not isinstance(info, dict) or info.get("format") != MARKER_FORMAT:
+            raise ValueError(MARKER_NAME)
+        listed = {MARKER_NAME, SUMS_NAME}
+        with (out / SUMS_NAME).open(encoding="utf-8") as fh:
+            for line in fh:
+                _digest, sep, rel = line.rstrip("\n").partition("  ")
+                if sep:
+                    listed.add(rel)
+        for path in sorted(out.rglob("*")):
+            rel = path.relative_to(out).as_posix()
+            if path.is_symlink() or (not path.is_dir() and rel not in listed):
+                raise UsageError(refuse + f"{neutral(rel)} in it is not part of the kit built "
+                                 "there (a file someone added?)", hint=hint)
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise UsageError(refuse + f"its {MARKER_NAME} marker or {SUMS_NAME} is unreadable, so "
+                         "it cannot be told apart from someone's own folder", hint=hint) from None
+
+
+def _write_marker(folder: Path) -> None:
+    from mirrorkit import __version__
+
+    (folder / MARKER_NAME).write_text(json.dumps(
+        {"format": MARKER_FORMAT, "software": f"mirrorkit {__version__}",
+         "note": "a USB kit built by mirrorkit; `mirrorkit kit --force` may replace this folder"},
+        indent=1) + "\n", encoding="utf-8")
 
 
 def write_sums(folder: Path, known: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -263,10 +319,15 @@ def write_sums(folder: Path, known: Optional[Dict[str, str]] = None) -> Dict[str
     return sums
 
 
-def _install(tmp: Path, out: Path) -> None:
+def _install(tmp: Path, out: Path, force: bool) -> None:
     """Move the finished kit into place; an old kit is only removed once the new one is there."""
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
+    elif out.exists():
+        # Checked again: files may have arrived while the kit was being built.
+        if not force:
+            raise UsageError(f"{out} is no longer empty: not replaced")
+        _check_previous_kit(out)
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
@@ -310,7 +371,7 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
             _copy_torrent(src, copy, info)
             described.append(info)
             trust = "trusted" if info.trusted else "NOT trusted here"
-            step(f"verified {src.name}: {info.publisher}, {info.fingerprint} ({trust})")
+            step(f"verified {src.name}: {neutral(info.publisher)}, {info.fingerprint} ({trust})")
         zipapp = build_zipapp(tmp / ZIPAPP_NAME)
         step(f"wrote {ZIPAPP_NAME}: {zipapp.files} files, {zipapp.size // 1024} KiB "
              f"({len(zipapp.distributions)} packages)")
@@ -323,9 +384,10 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
         step(f"wrote {READER_NAME} (SHA-256 {reader_sha})")
         for name in render_texts(tmp, described, reader_sha256=reader_sha):
             step(f"wrote {name}")
+        _write_marker(tmp)
         sums = write_sums(tmp, known=copied)
         step(f"wrote {SUMS_NAME}: {len(sums)} files")
-        _install(tmp, out_path)
+        _install(tmp, out_path, force)
     except OSError as err:
         raise KitError(f"cannot write the kit at {out_path}: {err}") from None
     finally:

@@ -21,12 +21,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNTRUSTED = 0, 1, 2, 3
 _FLOOR = (3, 9)
 
 
+def _neutral_lines(text: str) -> str:
+    """Escapes control and text-direction characters from bundles (see formats/safetext.py);
+    before the reader's own modules are importable, only this program's text is printed."""
+    try:
+        from mirrorkit.formats.safetext import neutral_lines
+    except ImportError:
+        return text
+    return neutral_lines(text)
+
+
 def _say(text: str = "") -> None:
-    print(text, flush=True)
+    print(_neutral_lines(text), flush=True)
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(_neutral_lines(text), file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +75,13 @@ def _bundles(args: argparse.Namespace) -> List[Path]:
 
 def _line(state: str, name: str, publisher: Optional[str], fingerprint: Optional[str],
           reason: str, typed: Optional[str] = None) -> None:
-    """One bundle's verification outcome, in both languages."""
+    """One bundle's verification outcome, in both languages. The verdict words are the
+    program's; the name, publisher and reason come from the bundle and are escaped."""
+    from mirrorkit.formats.safetext import neutral
+
+    name, reason = neutral(name), neutral(reason)
+    publisher = neutral(publisher) if publisher else None
+    fingerprint = neutral(fingerprint) if fingerprint else None
     if state == "failed":
         _say(f"  FAILED 验证失败: {name}: {reason}")
         _say("      Do not trust this archive. 请勿信任此存档。")

@@ -9,6 +9,8 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Dict, List, Sequence
 
+from mirrorkit.formats.safetext import neutral
+
 if TYPE_CHECKING:
     from mirrorkit.kit.build import KitBundle
 
@@ -24,6 +26,13 @@ _LABELS: Dict[str, Dict[str, str]] = {
 
 
 def _rows(bundle: KitBundle, lang: str) -> List[tuple]:
+    """(label, value) rows; every value from a bundle is `neutral()`: README.txt is read in
+    terminals (`cat`, `type`) and START-HERE.html in browsers, where escape sequences and bidi
+    overrides would disguise a name or a fingerprint."""
+    return [(label, neutral(value)) for label, value in _raw_rows(bundle, lang)]
+
+
+def _raw_rows(bundle: KitBundle, lang: str) -> List[tuple]:
     labels = _LABELS[lang]
     rows = [(labels["file"], bundle.file), (labels["title"], bundle.title),
             (labels["publisher"], bundle.publisher), (labels["fingerprint"], bundle.fingerprint)]

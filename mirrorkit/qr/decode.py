@@ -13,6 +13,8 @@ import zxingcpp
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from mirrorkit.errors import QRError, UsageError
+from mirrorkit.formats.outpath import check_new_file
+from mirrorkit.formats.safetext import has_unsafe, neutral
 from mirrorkit.qr import transfer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -155,9 +157,42 @@ def _iter_texts(
         progress(i + 1, len(files), path.name)
 
 
+# Names Windows reserves for devices: a file called `NUL` or `con.txt` cannot be created there.
+_WINDOWS_DEVICES = frozenset(["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(1, 10)]
+                             + [f"lpt{i}" for i in range(1, 10)])
+
+
 def _safe_name(name: str, tid: str) -> str:
+    """The file name a transfer asks for, as a plain name in the output folder.
+
+    The name comes from the codes (anyone can make codes), so it is refused — QRError naming it,
+    escaped — when it holds control characters (NUL included) or text-direction overrides
+    (`report\u202etxt.exe` shows as `reportexe.txt`), is one of the names this command uses
+    itself (`mirrorkit.qr-partial`, `.NAME.tmp` files) or a Windows device name. The user can
+    still rebuild the file under a name of their own choosing with `-o FILE`."""
     base = os.path.basename(name.replace("\\", "/")).strip(". ") or f"transfer-{tid}"
+    problem = ""
+    if has_unsafe(base):
+        problem = "holds control or text-direction characters"
+    elif base.lower().endswith(PARTIAL_SUFFIX):
+        problem = "is a name this command uses for its own files"
+    elif base.split(".", 1)[0].strip().lower() in _WINDOWS_DEVICES:
+        problem = "is a device name on Windows"
+    if problem:
+        raise QRError(f"transfer {tid} names its file '{neutral(base)}', which {problem}: "
+                      "not written under that name",
+                      hint="give a file name of your own: mirrorkit qr decode ... -o FILE")
     return base
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    """Whether the regular file at `path` holds exactly `data` (size first: no big reads)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -279,10 +314,13 @@ def decode_inputs(
         )
     for rebuilt in candidates:
         target = out / _safe_name(rebuilt.name, rebuilt.transfer_id) if out.is_dir() else out
-        if target.exists() and target.read_bytes() != rebuilt.data:
+        if target == partial:
+            raise UsageError(f"{neutral(target)} is where this command keeps codes read so far",
+                             hint="give another -o")
+        if check_new_file(target, "rebuilt file") and not _same_content(target, rebuilt.data):
             # The name comes from the codes: never let them replace a file the user has.
-            raise UsageError(f"{target} already exists and differs from the rebuilt file",
-                             hint="move it away, or give another -o")
+            raise UsageError(f"{neutral(target)} already exists and differs from the rebuilt "
+                             "file", hint="move it away, or give another -o")
         _write_atomic(target, rebuilt.data)
         rebuilt.path = target
         _verify(rebuilt, verify)

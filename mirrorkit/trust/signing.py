@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mirrorkit import __version__
 from mirrorkit.errors import KeyFileError, SignatureError, UsageError
+from mirrorkit.formats import safejson
 
 PathLike = Union[str, "os.PathLike[str]"]
 PUBLIC_KEY_FORMAT = "mirrorkit-public-key-1"
@@ -219,8 +220,9 @@ def _read_key_file(path: Path) -> Tuple[str, bytes]:
     for line in text.splitlines():
         if line.startswith(_NAME_HEADER):
             try:
-                value = json.loads(line[len(_NAME_HEADER):])
-            except ValueError:
+                value = safejson.loads(line[len(_NAME_HEADER):], f"{path}'s name line",
+                                       error=KeyFileError)
+            except KeyFileError:
                 value = None
             if isinstance(value, str) and value.strip():
                 name = value
@@ -296,8 +298,8 @@ def write_public_key(key: Union[SigningKey, PublicKey], path: PathLike) -> Path:
 def parse_public_key(data: bytes, source: str = "public key") -> PublicKey:
     """Parse `.pub` JSON bytes and check the fingerprint matches the key; raises KeyFileError."""
     try:
-        record = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        record = safejson.loads(data, source, max_bytes=64 * 1024, error=KeyFileError)
+    except KeyFileError:
         raise KeyFileError(f"{source} is not a mirrorkit public key file (not JSON)") from None
     if not isinstance(record, dict) or record.get("format") != PUBLIC_KEY_FORMAT:
         raise KeyFileError(f"{source} is not a mirrorkit public key file ({PUBLIC_KEY_FORMAT})")

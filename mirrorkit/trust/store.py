@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from mirrorkit.errors import TrustStoreError, UsageError
+from mirrorkit.formats import safejson
 from mirrorkit.trust.signing import normalize_fingerprint
 
 TRUST_FORMAT = "mirrorkit-trust-1"
@@ -43,8 +44,8 @@ def read_json_store(path: Path, fmt: str, what: str) -> Dict[str, Any]:
     except OSError as err:
         raise TrustStoreError(f"cannot read the {what} {path}: {err.strerror}") from None
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        data = safejson.loads(raw, str(path), max_bytes=_MAX_STORE, error=TrustStoreError)
+    except TrustStoreError:
         data = None
     if len(raw) > _MAX_STORE or not isinstance(data, dict) or data.get("format") != fmt:
         raise TrustStoreError(

@@ -4,10 +4,10 @@ bad bundle."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import MirrorkitError, UsageError
+from mirrorkit.formats import safejson
 from mirrorkit.formats.wacz import multi_wacz_message, multi_wacz_parts
 from mirrorkit.formats.zipcheck import (
     DATAPACKAGE,
@@ -32,10 +32,7 @@ _HEX = set("0123456789abcdef")
 
 def _load_json(bundle: BundleZip, name: str, limit: int) -> Any:
     data = read_member(bundle, name, limit)
-    try:
-        return data, json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ZipProblem(f"{name} is not valid JSON") from None
+    return data, safejson.loads(data, name, max_bytes=limit, error=ZipProblem)
 
 
 def _check_datapackage(bundle: BundleZip, report: Report) -> Dict[str, Any]:
@@ -175,14 +172,14 @@ def _check_publisher(package: Dict[str, Any], report: Report) -> Optional[Dict[s
         return None
     report.bundle.update(publisher=publisher, collection=collection, sequence=sequence)
     if signer is None:
-        report.add("publisher", "skip", f"claims publisher {publisher!r}, but no valid "
+        report.add("publisher", "skip", f"claims publisher '{publisher}', but no valid "
                                         "signature ties it to a key")
         return None
     if fp != signer.fingerprint:
         report.add("publisher", "fail", f"datapackage.json names key {fp} as the publisher's, "
                                         f"but the bundle was signed by {signer.fingerprint}")
         return None
-    report.add("publisher", "ok", f"publisher {publisher!r}, collection {collection!r} "
+    report.add("publisher", "ok", f"publisher '{publisher}', collection '{collection}' "
                                   f"#{sequence}, bound to the signing key")
     _check_source(block, report)
     return block
@@ -247,7 +244,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
     entry = store.get(signer.fingerprint)
     if entry is not None:
         report.trusted, report.trusted_name = True, entry.name
-        report.add("trust", "ok", f"the signer is in your trust store as {entry.name!r}")
+        report.add("trust", "ok", f"the signer is in your trust store as '{entry.name}'")
     elif expected is not None and expected == signer.fingerprint:
         report.trusted = True
         report.trusted_name = report.bundle.get("publisher") or "the fingerprint you gave"
@@ -261,7 +258,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
         for other in store.list() if claimed else []:
             if other.name.strip().lower() == claimed:
                 report.warnings.append(
-                    f"it claims to come from {other.name!r}, but your trusted key for that name "
+                    f"it claims to come from '{other.name}', but your trusted key for that name "
                     f"is {other.fingerprint}: this may be an impersonation")
     if block is None:
         return
@@ -269,7 +266,7 @@ def _check_trust(report: Report, expected: Optional[str], strict: bool, remember
     collection, sequence = block["collection"], block["sequence"]
     highest = seen.highest(signer.fingerprint, collection)
     if highest is not None and sequence < highest:
-        detail = (f"this is #{sequence} of collection {collection!r}, but #{highest} from the "
+        detail = (f"this is #{sequence} of collection '{collection}', but #{highest} from the "
                   f"same key was already accepted here: an older copy (possible rollback)")
         report.add("rollback", "fail" if strict else "warn", detail)
         if strict:

@@ -7,11 +7,11 @@ Python 3.9-safe: needs only warcio and the stdlib.
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+from mirrorkit.formats import safejson
 from mirrorkit.formats.timestamps import digits14
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
 from mirrorkit.verify.scan import Record, ScannedWarc, scan_warc
@@ -40,7 +40,7 @@ class DeepResult:
     def damaged_records(self) -> int:
         """How many distinct WARC records have a problem (a record can have several)."""
         return len({(p.get("file"), p.get("offset")) for p in self.problems
-                    if p.get("type") != "index"})
+                    if p.get("type") not in ("index", "pages")})
 
     @property
     def bad_index_entries(self) -> int:
@@ -48,8 +48,9 @@ class DeepResult:
         return sum(1 for p in self.problems if p.get("type") == "index")
 
 
-def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes]]:
-    """(line number, line) of a CDXJ index member, plain or gzip-compressed."""
+def _index_lines(bundle: BundleZip, member: Member,
+                 max_line: int = _MAX_INDEX_LINE) -> Iterator[Tuple[int, bytes]]:
+    """(line number, line) of a CDXJ index (or JSONL) member, plain or gzip-compressed."""
     data = iter_member(bundle, member)
     if member.name.endswith(".gz"):
         data = _gunzip_chunks(data, member.name)
@@ -60,9 +61,13 @@ def _index_lines(bundle: BundleZip, member: Member) -> Iterator[Tuple[int, bytes
         *lines, pending = pending.split(b"\n")
         for line in lines:
             number += 1
+            if len(line) > max_line:
+                raise ZipProblem(f"{member.name} line {number} is longer than {max_line:,} "
+                                 "bytes")
             yield number, line
-        if len(pending) > _MAX_INDEX_LINE:
-            raise ZipProblem(f"{member.name} has a line longer than {_MAX_INDEX_LINE} bytes")
+        if len(pending) > max_line:
+            raise ZipProblem(f"{member.name} line {number + 1} is longer than {max_line:,} "
+                             "bytes")
     if pending:
         yield number + 1, pending
 
@@ -95,19 +100,48 @@ def _index_entries(bundle: BundleZip, result: DeepResult) -> List[Dict[str, Any]
                 if not line or line.startswith(b"!"):
                     continue
                 parts = line.split(b" ", 2)
+                problem = f"index line {number} is not CDXJ"
                 try:
-                    entry = json.loads(parts[2]) if len(parts) == 3 else None
-                except ValueError:
-                    entry = None
+                    entry = safejson.loads(parts[2], f"index line {number}",
+                                           max_bytes=_MAX_INDEX_LINE,
+                                           error=ZipProblem) if len(parts) == 3 else None
+                except ZipProblem as err:
+                    entry, problem = None, err.message
                 if not isinstance(entry, dict):
                     result.problem(file=name, offset=number, url="", type="index",
-                                   problem=f"index line {number} is not CDXJ")
+                                   problem=problem)
                     continue
                 entry["_where"] = (name, number)
                 entries.append(entry)
         except ZipProblem as err:
             result.problem(file=name, offset=0, url="", type="index", problem=err.message)
     return entries
+
+
+def _check_pages(bundle: BundleZip, result: DeepResult) -> None:
+    """Every line of every page list is a JSON object within the reader's limits (what the replay
+    server and the kit will read): a damaged line is named, not found later by a crash."""
+    from mirrorkit.formats.wacz import MAX_PAGE_LINE
+
+    for name, member in sorted(bundle.members.items()):
+        if not name.startswith("pages/") or not name.endswith(".jsonl"):
+            continue
+        try:
+            for number, line in _index_lines(bundle, member, MAX_PAGE_LINE):
+                if not line.strip():
+                    continue
+                try:
+                    page = safejson.loads(line, f"{name} line {number}", max_bytes=MAX_PAGE_LINE,
+                                          error=ZipProblem)
+                except ZipProblem as err:
+                    result.problem(file=name, offset=number, url="", type="pages",
+                                   problem=err.message)
+                    continue
+                if not isinstance(page, dict):
+                    result.problem(file=name, offset=number, url="", type="pages",
+                                   problem=f"{name} line {number} is not a JSON object")
+        except ZipProblem as err:
+            result.problem(file=name, offset=0, url="", type="pages", problem=err.message)
 
 
 def _check_index(entries: List[Dict[str, Any]], by_file: Dict[str, Dict[int, Record]],
@@ -237,6 +271,7 @@ def deep_check(bundle: BundleZip, progress: Progress = None,
             continue
     _check_index(entries, by_file, hashes, result)
     _check_revisits(by_file, result, indexed)
+    _check_pages(bundle, result)
     if declared:
         known = [p for p in result.problems if p.get("type") != "index"
                  and (p.get("file"), p.get("offset")) in declared

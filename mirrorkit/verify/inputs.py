@@ -4,11 +4,11 @@ Python 3.9-safe: shipped in kits.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict
 
 from mirrorkit.errors import UsageError
+from mirrorkit.formats import safejson
 from mirrorkit.formats.wacz import WARC_NOT_WACZ, looks_like_warc
 from mirrorkit.formats.zipcheck import DATAPACKAGE, BundleZip, ZipProblem, read_member
 
@@ -35,7 +35,8 @@ def outer_package(bundle: BundleZip) -> Dict[str, Any]:
     if DATAPACKAGE not in bundle.members:
         return {}
     try:
-        value = json.loads(read_member(bundle, DATAPACKAGE, _MAX_PACKAGE).decode("utf-8"))
-    except (ZipProblem, ValueError, UnicodeDecodeError):
+        value = safejson.loads(read_member(bundle, DATAPACKAGE, _MAX_PACKAGE), DATAPACKAGE,
+                               max_bytes=_MAX_PACKAGE, error=ZipProblem)
+    except ZipProblem:
         return {}
     return value if isinstance(value, dict) else {}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from mirrorkit.errors import InvalidBundle
+from mirrorkit.formats.safetext import neutral
 from mirrorkit.formats.wacz import multi_wacz_message
 from mirrorkit.trust.signing import SignerInfo
 
@@ -69,8 +70,8 @@ class Report:
             return "\n".join(parts_summary(self) + [WORDING])
         lines = []
         signer = self.signer
-        who = (self.bundle.get("publisher") or (signer.domain if signer else None)
-               or "an anonymous key (no publisher name)")
+        who = neutral(self.bundle.get("publisher") or (signer.domain if signer else None)
+                      or "an anonymous key (no publisher name)")
         if self.multi_wacz is not None:
             lines.append("FAILED: not a single bundle: " + multi_wacz_message(self.multi_wacz)
                          + ".")
@@ -83,24 +84,32 @@ class Report:
             lines.append("FAILED: this bundle was changed, damaged or is not validly signed. "
                          "Do not trust its content.")
         elif self.trusted:
-            lines.append(f"OK: intact, validly signed by a TRUSTED key "
-                         f"({self.trusted_name or who}).")
+            lines.append("OK: intact, validly signed by a TRUSTED key.")
+            by_fingerprint = any(c.name == "trust" and "the one you gave" in c.detail
+                                 for c in self.checks)
+            if by_fingerprint:  # then the only name there is the bundle's own claim
+                lines.append("Trusted because: its key has the fingerprint you gave.")
+            else:
+                lines.append(f"Trusted as: {neutral(self.trusted_name or who)} "
+                             "(the name in your trust store)")
         else:
             lines.append("VALID BUT NOT TRUSTED: intact and validly signed, but the signing key "
                          "is not in your trust store.")
         if signer is not None:
-            kind = ("domain signature for " + str(signer.domain) if signer.kind == "domain"
+            kind = ("domain signature for " + neutral(signer.domain) if signer.kind == "domain"
                     else "anonymous ECDSA P-384 key")
             lines.append(f"Signed by: {who} ({kind})")
             lines.append(f"Key fingerprint: {signer.fingerprint}")
-            lines.append(f"Signed at: {signer.created}")
+            lines.append(f"Signed at: {neutral(signer.created)}")
             if signer.kind == "domain" and signer.certificate:
                 cert = signer.certificate
-                lines.append(f"Certificate: valid at signing time ({cert.get('notBefore')} .. "
-                             f"{cert.get('notAfter')}); chain {cert.get('chain', 'n/a')}")
+                lines.append(f"Certificate: valid at signing time "
+                             f"({neutral(cert.get('notBefore'))} .. "
+                             f"{neutral(cert.get('notAfter'))}); chain "
+                             f"{neutral(cert.get('chain', 'n/a'))}")
         if self.bundle.get("collection") is not None:
-            lines.append(f"Collection: {self.bundle['collection']}, "
-                         f"sequence {self.bundle.get('sequence')}")
+            lines.append(f"Collection: {neutral(self.bundle['collection'])}, "
+                         f"sequence {neutral(self.bundle.get('sequence'))}")
         if self.ok and not self.trusted and signer is not None:
             lines.append("Compare the fingerprint with one you got from the publisher in person,"
                          " then run: mirrorkit trust add \"" + signer.fingerprint
@@ -109,17 +118,18 @@ class Report:
             f"{c.name} {c.outcome.upper() if c.outcome != 'ok' else 'ok'}" for c in self.checks))
         for check in self.checks:
             if check.outcome in ("fail", "warn"):
-                lines.append(f"  {check.outcome.upper()} {check.name}: {check.detail}")
+                lines.append(f"  {check.outcome.upper()} {check.name}: {neutral(check.detail)}")
         for item in self.damaged_at_source[:20]:
             lines.append(f"  damaged before it was bundled: {item.get('url') or '-'} "
                          f"({item.get('file')} @ {item.get('offset')}): {item.get('problem')}")
         for item in self.damaged[:20]:
-            lines.append(f"  damaged: {item.get('url') or '-'} ({item.get('file')} @ "
-                         f"{item.get('offset')}): {item.get('problem')}")
+            lines.append(f"  damaged: {neutral(item.get('url') or '-')} "
+                         f"({neutral(item.get('file'))} @ {neutral(item.get('offset'))}): "
+                         f"{neutral(item.get('problem'))}")
         if len(self.damaged) > 20:
             lines.append(f"  ... and {len(self.damaged) - 20} more damaged entries (see --json)")
         for warning in self.warnings:
-            lines.append(f"  note: {warning}")
+            lines.append(f"  note: {neutral(warning)}")
         lines.append(WORDING)
         return "\n".join(lines)
 
@@ -148,7 +158,8 @@ class VerificationFailed(InvalidBundle):
         first = report.failures[0] if report.failures else Check("verify", "fail", "failed")
         more = len(report.failures) - 1
         super().__init__(
-            f"{report.path} failed verification: {first.name}: {first.detail}"
+            # The detail may quote the bundle (a collection, a name): one escaped line.
+            f"{report.path} failed verification: {first.name}: {neutral(first.detail)}"
             + (f" (and {more} more failed check{'s' if more > 1 else ''})" if more > 0 else ""),
             hint="the bundle was changed or damaged after it was signed; get another copy",
         )

@@ -25,6 +25,9 @@ CHUNK = 1024 * 1024
 _MAX_WARC_HEAD = 1024 * 1024
 _MAX_OUT = 4 * 1024 * 1024  # inflate at most this much at a time: a gzip bomb stays bounded
 _WINDOW = 64 * 1024
+# warcio (the fallback) inflates each block it reads in one call: reads of at most 32 KB bound a
+# hostile gzip member to about 33 MB at once (deflate's ratio is at most ~1032:1).
+_MAX_RAW_READ = 32 * 1024
 _BATCH = 2 * 1024 * 1024  # bytes handed to the digest thread at once (fewer queue operations)
 
 
@@ -299,7 +302,7 @@ class _Slice(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buf: Any) -> int:
-        want = min(len(buf), self._end - self._pos)
+        want = min(len(buf), self._end - self._pos, _MAX_RAW_READ)
         if want <= 0:
             return 0
         self._fh.seek(self._pos)
