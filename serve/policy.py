@@ -68,7 +68,9 @@ def content_csp(origin: str, reader_origin: str, scripts: bool) -> str:
     - ``worker-src 'none'``: no service worker or worker, so nothing outlives the run.
     - ``frame-src`` is the origin only (no ``data:``/``blob:`` frames, which would escape the
       injected WebRTC removal); ``connect-src`` keeps fetch/XHR/WebSocket in the archive.
-    - ``frame-ancestors``: only the reader may frame it.
+    - no ``frame-ancestors``: a frame nested in the sandboxed frame has an opaque-origin parent,
+      which no source expression matches; only a page holding the per-run secret can name these
+      URLs at all (`reader_origin` is kept for the day browsers match sandboxed ancestors).
     - ``sandbox``: the same flags as the reader's iframe, also when opened on its own.
     - ``webrtc 'block'`` (CSP3 draft): Chromium ignores it today; kept for browsers that honour
       it. Chromium's WebRTC is removed by the injected script instead (`serve.inject`).
@@ -87,7 +89,7 @@ def content_csp(origin: str, reader_origin: str, scripts: bool) -> str:
         f"img-src {src} blob:; font-src {src}; media-src {src} blob:; connect-src {connect}; "
         f"frame-src {origin}; child-src {origin}; worker-src 'none'; object-src 'none'; "
         f"manifest-src 'none'; form-action {origin}; base-uri {origin}; "
-        f"frame-ancestors {reader_origin}; sandbox {sandbox}; webrtc 'block'"
+        f"sandbox {sandbox}; webrtc 'block'"
     )
 
 
