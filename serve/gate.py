@@ -10,6 +10,7 @@ either way). `install` teaches waitress to do that when the WSGI app raises `Dro
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 from typing import Any, Iterable
@@ -24,10 +25,8 @@ class Drop(Exception):
 
 def _reset(channel: Any) -> None:
     # SO_LINGER 0 turns close() into a RST: no FIN, no bytes, like a refused connection.
-    try:
+    with contextlib.suppress(OSError):
         channel.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
 
 
 class _GatedTask(WSGITask):

@@ -31,7 +31,7 @@ T: Dict[str, Tuple[str, str]] = {
     "r_untrusted": ("Signature and every file hash verified, but the signer is not in your "
                     "trust store: compare the fingerprint with the publisher's card.",
                     "签名和所有文件校验均通过，但签名者不在你的信任列表中：请与发布者的卡片核对指纹。"),
-    "r_verifying": ("The signature and file hashes are being checked.", "正在检查签名和文件校验值。"),
+    "r_verifying": ("The signature and file hashes are being checked.", "正在检查签名和文件校验值。"),  # noqa: E501 (CJK text)
     "publisher": ("Publisher (as the bundle names itself)", "发布者（存档自称）"),
     "fingerprint": ("Key fingerprint", "密钥指纹"),
     "captured": ("Captured", "抓取时间"),
@@ -44,7 +44,7 @@ T: Dict[str, Tuple[str, str]] = {
     "none": ("none", "无"),
     "scripts_off": ("Scripts are off: archived pages cannot run code here, so a page that "
                     "was broken into cannot harm you. Pages built by JavaScript may look "
-                    "incomplete.", "脚本已关闭：存档页面无法在此运行代码，被入侵的网站也无法伤害你。"
+                    "incomplete.", "脚本已关闭：存档页面无法在此运行代码，被入侵的网站也无法伤害你。"  # noqa: E501 (CJK text)
                     "依赖 JavaScript 的页面可能显示不完整。"),
     "scripts_on": ("Scripts are ON for this archive. They stay inside it: they cannot reach "
                    "the internet, this reader or other archives, but they can still send "
@@ -78,7 +78,7 @@ T: Dict[str, Tuple[str, str]] = {
     "damaged": ("This record is damaged", "此记录已损坏"),
     "damaged_body": ("The archived bytes for this address do not match the fingerprint the "
                      "signed bundle gives for them, so they are not shown. The rest of the "
-                     "bundle still works.", "此网址的存档数据与签名存档中记录的指纹不符，因此不予显示。"
+                     "bundle still works.", "此网址的存档数据与签名存档中记录的指纹不符，因此不予显示。"  # noqa: E501 (CJK text)
                      "存档的其余部分仍可使用。"),
     "not_replay": ("Not a replay address", "不是存档网址"),
     "not_replay_body": ("Replay addresses look like /<bundle>/<timestamp>/<original address>.",
@@ -102,7 +102,7 @@ T: Dict[str, Tuple[str, str]] = {
                    "以及此后没有任何改动；但它不能证明原网站当时发送的内容。"),
     "pages_damaged": ("The page list is damaged, so this list may be incomplete",
                       "页面列表已损坏，可能不完整"),
-    "first_n": ("Showing the first entries; search to narrow down.", "只显示前面的条目；请用搜索缩小范围。"),
+    "first_n": ("Showing the first entries; search to narrow down.", "只显示前面的条目；请用搜索缩小范围。"),  # noqa: E501 (CJK text)
     "not_found": ("Not found", "未找到"),
 }
 

@@ -8,6 +8,7 @@ banner is never the page's, and the page never reads the reader or the trusted b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def frame_of(page: Any) -> Any:
     raise AssertionError("no archived frame")
 
 
-def results_of(frame: Any, timeout: float = 8.0) -> Dict[str, str]:
+def results_of(frame: Any, timeout: float = 15.0) -> Dict[str, str]:
     deadline = time.monotonic() + timeout
     data: Dict[str, str] = {}
     while time.monotonic() < deadline:
@@ -84,7 +85,7 @@ def results_of(frame: Any, timeout: float = 8.0) -> Dict[str, str]:
             data = json.loads(raw)
             if data.get("done") == "yes":
                 return data
-        time.sleep(0.2)
+        time.sleep(0.1)
     return data
 
 
@@ -104,22 +105,20 @@ def _visit_all(browser: Any, server: ReplayServer, site: str, scripts: bool,
         page.wait_for_timeout(1200)
         if name == "scripts.html" and scripts:
             found = results_of(frame)
+            page.wait_for_timeout(5000)  # its location= to the outside host, at 6 s
         if name == "static.html":
             locator = page.frame_locator("#mk-frame")
             assert "ATTACK-STATIC-TEXT" in locator.locator("#text").inner_text()
             ran = locator.locator("body").get_attribute("data-ran")
             assert ran == ("yes" if scripts else None)  # safe mode: the script did not run
             for link in ("#comment", "#ping", "#blank", "#top"):
-                try:
+                # the frame may have navigated (and failed) already
+                with contextlib.suppress(Exception):
                     locator.locator(link).click(timeout=2000)
-                except Exception:  # the frame may have navigated (and failed) already
-                    pass
                 page.wait_for_timeout(300)
-            try:
+            with contextlib.suppress(Exception):
                 locator.locator("#form").evaluate("f => f.requestSubmit()") if scripts else \
                     locator.locator("#form input").press("Enter", timeout=2000)
-            except Exception:
-                pass
             page.wait_for_timeout(800)
         # the top window stays on the reader, whose banner is its own and says "untrusted"
         assert page.url.startswith(reader + "/attack/"), (name, page.url)
@@ -173,7 +172,9 @@ def test_attack_site_reaches_nothing(browser: Any, sample_bundle: Any, attack: A
         value = found[probe]
         assert value == "failed" or ("Lantern sample" not in value and '"state"' not in value
                                      and "clean water" not in value.lower()), (probe, value)
-    assert found["fetch_evil"] == "failed" and found["xhr"] == "failed"
+    # fetch/XHR to the outside host: refused by CSP, or mapped into the archive by the injected
+    # script (then "answered" by the archive's "not in this archive" page); the listener above
+    # is what proves nothing left.
     assert found["service_worker"] != "registered"
     assert found["storage"].startswith("threw") and found["cookie"] in ("none", "") or \
         found["cookie"].startswith("threw")
@@ -182,8 +183,12 @@ def test_attack_site_reaches_nothing(browser: Any, sample_bundle: Any, attack: A
     survived = {v for v, p in RTC_VECTOR_PORT.items() if found.get("rtc_" + v) == "created"}
     udp_from = {name for name, _data in outside.udp}
     print("WebRTC vectors that survived:", sorted(survived), "UDP seen on:", sorted(udp_from))
-    assert found["rtc_direct"] == "absent" and found["rtc_iframe_contentWindow"] == "absent"
-    assert found["rtc_window_index"] == "absent" and found["rtc_srcdoc_setter"] == "absent"
+    assert found["rtc_direct"] == "absent"
+    # a frame the page makes is cross-origin to it (sandboxed documents get fresh opaque
+    # origins), or had WebRTC removed: either way the page gets no RTCPeerConnection from it
+    for vector in ("rtc_iframe_contentWindow", "rtc_window_index"):
+        assert found[vector] in ("absent", "threw SecurityError"), (vector, found[vector])
+    assert found["rtc_srcdoc_setter"] == "absent"  # the script is put in front of srcdoc
     assert udp_from <= {RTC_VECTOR_PORT[v] for v in survived}, (udp_from, survived)
 
 
@@ -289,7 +294,8 @@ def test_probes_cannot_tell_the_reader_from_a_closed_port(browser: Any, sample_b
         for p in probes:
             host, port = p.server_address[:2]
             page.goto(f"http://{host}:{port}/")
-            got = {name: page.evaluate(PROBE + f"probe({json.dumps(url)})")
+            got = {name: page.evaluate(f"(async () => {{ {PROBE}\n"
+                                       f"return await probe({json.dumps(url)}); }})()")
                    for name, url in targets.items()}
             base = got.pop("closed port")
             assert base["fetch"] == "error"
