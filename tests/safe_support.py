@@ -138,3 +138,23 @@ def build_attack_bundle(workdir: Path, outside: Outside, sample_home: str) -> Tu
     path = create_bundle([out], workdir / "attack.wacz", key=key, title="Lantern Rights Watch",
                          collection="lantern", sequence=9)
     return Path(path), url
+
+
+def serve_blank(host: str) -> ThreadingHTTPServer:
+    """A server answering every GET with a small blank page (probe and control pages)."""
+
+    class Blank(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>probe</title><body>probe</body>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((host, 0), Blank)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -254,29 +254,11 @@ async function probe(url) {
 
 def test_probes_cannot_tell_the_reader_from_a_closed_port(browser: Any, sample_bundle: Any,
                                                           attack: Any) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from safe_support import free_port
+    from safe_support import free_port, serve_blank
 
     _outside, path, _site = attack
     server = serve(sample_bundle, path, False)
-
-    class Blank(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = b"<!doctype html><title>probe</title><body>probe</body>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    probes = [ThreadingHTTPServer((host, 0), Blank) for host in ("127.0.0.2", "127.0.0.1")]
-    for p in probes:
-        threading.Thread(target=p.serve_forever, daemon=True).start()
+    probes = [serve_blank(host) for host in ("127.0.0.2", "127.0.0.1")]
     closed = f"http://127.0.0.1:{free_port('127.0.0.1')}"
     reader = server.url.rstrip("/")
     content = f"http://127.0.0.1:{server.bundles[0].content_port}"
@@ -334,3 +316,34 @@ def test_language_and_phone_screen(browser: Any, sample_bundle: Any, attack: Any
         context.close()
     finally:
         server.close()
+
+
+def test_the_outside_listener_sees_what_an_unconfined_page_sends(browser: Any,
+                                                                 attack: Any) -> None:
+    """Control: without the reader's confinement, the same vectors do reach 127.0.0.2, over TCP
+    and over UDP (STUN), so "nothing received" above means something."""
+    outside, _path, _site = attack
+    outside.tcp.clear()
+    outside.udp.clear()
+    from safe_support import serve_blank
+
+    blank = serve_blank("127.0.0.1")  # a loopback page: Local Network Access lets it through
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{blank.server_address[1]}/")
+    udp = outside.udp_ports["UDP_1"]
+    page.evaluate(f"""() => {{
+        fetch("http://{outside.host}/control", {{mode: "no-cors"}}).catch(() => 0);
+        const pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:127.0.0.2:{udp}"}}]}});
+        pc.createDataChannel("x");
+        pc.createOffer().then(o => pc.setLocalDescription(o));
+        window.keep = pc;
+    }}""")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (outside.tcp and outside.udp):
+        time.sleep(0.2)
+    context.close()
+    blank.shutdown()
+    blank.server_close()
+    assert any(d.startswith(b"GET /control") for d in outside.tcp), outside.tcp
+    assert any(name == "UDP_1" for name, _ in outside.udp)
