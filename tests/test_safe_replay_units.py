@@ -14,7 +14,7 @@ from werkzeug.test import Client
 
 from mirrorkit.bundle import create_bundle
 from mirrorkit.trust.signing import generate_key
-from serve import Drop, create_app
+from serve import create_app
 from serve.server import start_server
 
 TS = "20300101000000"
@@ -191,7 +191,8 @@ def test_safe_mode_shows_the_rendered_snapshot(tmp_path: Path) -> None:
     bundles.close()
 
 
-@pytest.mark.parametrize("accept,word", [("zh-CN,zh;q=0.9", "签名有效"), ("en-US", "signature valid")])
+@pytest.mark.parametrize("accept,word", [("zh-CN,zh;q=0.9", "签名有效"),
+                                         ("en-US", "signature valid")])
 def test_languages_follow_the_browser_with_a_switch(sample_bundle: Any, accept: str,
                                                     word: str) -> None:
     app, bundles = _apps(sample_bundle.path)
