@@ -347,3 +347,43 @@ def test_the_outside_listener_sees_what_an_unconfined_page_sends(browser: Any,
     blank.server_close()
     assert any(d.startswith(b"GET /control") for d in outside.tcp), outside.tcp
     assert any(name == "UDP_1" for name, _ in outside.udp)
+
+
+def test_address_follows_the_frame_and_damage_shows_as_damaged(
+        browser: Any, sample_bundle: Any, tmp_path: Path) -> None:
+    """Safe mode, no script in the frame: a click inside it still moves the reader's address
+    and bar; a damaged bundle is not replayed unless asked, then its damaged record says so."""
+    from serve_support import damage_record
+
+    site = sample_bundle.expected["pages"][0]
+    bad = tmp_path / "damaged.wacz"
+    damage_record(sample_bundle.path, bad, site + "about.html")
+    server = start_server([sample_bundle.path, bad], port=0)
+    server.start_in_thread()
+    assert server.app.extensions["mirrorkit"].wait_verified(60)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{server.url}sample/{TS}/{site}index.html", wait_until="load")
+        frame_of(page).wait_for_load_state()
+        page.frame_locator("#mk-frame").locator("a[href$='about.html']").first.click()
+        page.wait_for_url(lambda u: u.endswith("about.html"), timeout=10000)
+        assert page.locator("#mk-url").text_content() == site + "about.html"
+        assert "/sample/" in page.url and "/_mk/" not in page.url
+        # the damaged bundle: failed, so not shown; asked for, shown with its damage
+        page.goto(f"{server.url}damaged/{TS}/{site}about.html", wait_until="load")
+        assert page.locator("#mk-frame").count() == 0
+        assert "failed verification" in page.locator("#mk-failed").inner_text()
+        page.locator("#mk-failed a.open").click()
+        page.wait_for_selector("#mk-frame")
+        frame_of(page).wait_for_load_state()
+        text = page.frame_locator("#mk-frame").locator("body").inner_text()
+        assert "This record is damaged" in text and "About Lantern" not in text
+        assert page.locator("#mk-bar .verdict").get_attribute("data-state") == "failed"
+        page.goto(f"{server.url}damaged/~failed/{TS}/{site}contact.html", wait_until="load")
+        frame_of(page).wait_for_load_state()
+        assert page.frame_locator("#mk-frame").locator("body").inner_text().strip()
+        assert page.locator("#mk-frame").get_attribute("sandbox") == "allow-forms"
+        context.close()
+    finally:
+        server.close()
