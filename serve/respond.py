@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from typing import List, Optional, Tuple
 from urllib.parse import urljoin
 
@@ -28,6 +29,13 @@ _DROP = frozenset({
     "origin-agent-cluster", "x-dns-prefetch-control", "speculation-rules",
 })
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_REFRESH_SAFE = re.compile(r"^\s*\d{1,6}\s*(?:;\s*url=(\S+))?\s*$", re.I)
+
+
+def _refresh_inside(value: str, prefix: str) -> bool:
+    m = _REFRESH_SAFE.match(value)
+    target = m.group(1) if m else None
+    return target is None or target.startswith(prefix.rstrip("/") + "/")
 _CSS_TYPES = ("text/css",)
 
 
@@ -89,6 +97,12 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
             from .rewrite_html import rewrite_refresh
 
             value = rewrite_refresh(value, urls)
+            # Kept only in the one plain form whose target is inside this archive: the
+            # reader's frame-src refuses any other target anyway, but Chromium still opens a
+            # TCP connection to a refused host, so a header the browser might read differently
+            # from us is not passed on at all.
+            if not _REFRESH_SAFE.match(value) or not _refresh_inside(value, prefix):
+                continue
         elif lk == "content-location":
             value = urls.rewrite(value)
         headers.append((key, value))

@@ -268,3 +268,29 @@ def test_cli_json_names_each_content_origin(sample_bundle: Any,
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["scripts"] is True
     assert first["bundles"][0]["content"].startswith("http://127.0.0.1:")
+
+
+def test_refresh_header_only_ever_inside_the_archive(tmp_path: Path) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = tmp_path / "r.warc.gz"
+    cases = {"http://r.example/a": "0;url=http://r.example/b",
+             "http://r.example/b": "0 http://evil.example/",
+             "http://r.example/c": "1; url='http://evil.example/'"}
+    with open(warc, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for url, refresh in cases.items():
+            h = StatusAndHeaders("200 OK", [("Content-Type", "text/plain"), ("Refresh", refresh)],
+                                 protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(b"x"),
+                                                http_headers=h))
+    wacz = create_bundle([warc], tmp_path / "r.wacz", key=generate_key("r"))
+    app, bundles = _apps(wacz)
+    b = bundles.get("r")
+    content = Client(bundles.content_app("r"))
+    kept = content.get(f"/{b.secret}/2030/http://r.example/a").headers.get("Refresh")
+    assert kept is not None and kept.split("url=", 1)[1].startswith(f"/{b.secret}/")
+    for url in ("http://r.example/b", "http://r.example/c"):
+        assert "Refresh" not in content.get(f"/{b.secret}/2030/{url}").headers
+    bundles.close()
