@@ -21,6 +21,8 @@
         if (url) { url.textContent = d.url; }  // text only: never markup from the archive
         var when = document.getElementById("mk-captured");
         if (when) { when.textContent = d.captured; }
+        var wide = document.getElementById("mk-when");
+        if (wide) { wide.textContent = d.captured; }
         var path = "/" + name + "/" + (opts ? "~" + opts + "/" : "") + d.ts + "/" + d.url;
         try { history.replaceState(null, "", path); } catch (e) { /* a URL the browser refuses */ }
         var back = document.getElementById("mk-back");
