@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 ATTACK_ROOT = Path(__file__).resolve().parent / "attack_site"
 OUTSIDE = "127.0.0.2"
-UDP_VECTORS = ("UDP_1", "UDP_2", "UDP_3", "UDP_4", "UDP_5")
+UDP_VECTORS = ("UDP_1", "UDP_2", "UDP_3", "UDP_4", "UDP_5", "UDP_6", "UDP_7")
 # which WebRTC vector of scripts.html uses which UDP placeholder
 RTC_VECTOR_PORT = {"direct": "UDP_1", "iframe_contentWindow": "UDP_2", "window_index": "UDP_3",
-                   "srcdoc_setter": "UDP_4", "static_srcdoc": "UDP_5"}
+                   "srcdoc_setter": "UDP_4", "static_srcdoc": "UDP_5", "data_frame": "UDP_6",
+                   "archived_frame": "UDP_7"}
 
 
 def free_port(host: str, kind: int = socket.SOCK_STREAM) -> int:
@@ -33,6 +35,7 @@ class Outside:
         self.tcp_port = free_port(OUTSIDE)
         self.udp_ports = {name: free_port(OUTSIDE, socket.SOCK_DGRAM) for name in UDP_VECTORS}
         self.tcp: List[bytes] = []
+        self.connects: List[float] = []  # time.monotonic() of every accepted connection
         self.udp: List[Tuple[str, bytes]] = []
         self._socks: List[socket.socket] = []
         self._lock = threading.Lock()
@@ -61,6 +64,8 @@ class Outside:
                 conn, _ = sock.accept()
             except OSError:
                 return
+            with self._lock:
+                self.connects.append(time.monotonic())
             conn.settimeout(2)
             try:
                 data = conn.recv(4096)
@@ -87,7 +92,9 @@ class Outside:
 def serve_attack_site(outside: Outside, sample_home: str) -> ThreadingHTTPServer:
     """The attack site on 127.0.0.1 (a free port), pages filled in with the outside host."""
     subs: Dict[str, str] = {"EVIL_HOST": outside.host, "SAMPLE_HOME": sample_home}
-    subs.update({name: str(port) for name, port in outside.udp_ports.items()})
+    # longest names first: UDP_1 must not eat into a UDP_10
+    subs.update({name: str(port) for name, port in sorted(outside.udp_ports.items(),
+                                                          reverse=True)})
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
