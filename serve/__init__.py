@@ -1,10 +1,12 @@
 """mirrorkit's replay server: a Flask app that replays signed WACZ bundles offline.
 
 `create_app(bundles)` opens each bundle in place (no extraction), verifies it in the background,
-and serves: ``/`` (the bundles), ``/<bundle>/`` (pages and full-text search),
-``/<bundle>/<timestamp>/<original-url>`` (replay, rewritten to stay inside the archive) and
-``/<bundle>.wacz`` (the raw file, with Range support for ReplayWeb.page). This package travels in
-the USB kit: Python 3.9-safe, pure-Python dependencies only.
+and serves the *reader origin*: ``/`` (the bundles), ``/<bundle>/`` (pages and full-text search),
+``/<bundle>/<timestamp>/<original-url>`` (the reader page: trust display and a sandboxed frame)
+and ``/<bundle>.wacz`` (the raw file, with Range support for ReplayWeb.page). Archived bytes are
+served only by each bundle's *content origin* (`serve.content`, its own port, a per-run secret
+in every URL); `serve.policy` holds the browser-enforced rules. This package travels in the USB
+kit: Python 3.9-safe, pure-Python dependencies only.
 """
 
 from __future__ import annotations

@@ -23,11 +23,18 @@
         if (when) { when.textContent = d.captured; }
         var wide = document.getElementById("mk-when");
         if (wide) { wide.textContent = d.captured; }
-        var path = "/" + name + "/" + (opts ? "~" + opts + "/" : "") + d.ts + "/" + d.url;
-        try { history.replaceState(null, "", path); } catch (e) { /* a URL the browser refuses */ }
+        var base = "/" + name + "/" + (opts ? "~" + opts + "/" : "");
+        var path = base + d.ts + "/" + d.url;
+        try {
+          // only ever an address of this bundle's reader pages ("../" in an archived URL
+          // must not turn the address into another reader page)
+          if (new URL(path, location.origin).pathname.indexOf(base) === 0) {
+            history.replaceState(null, "", path);
+          }
+        } catch (e) { /* a URL the browser refuses */ }
         var back = document.getElementById("mk-back");
         if (back) { back.value = location.pathname + location.search; }
-        document.title = d.url + " — mirrorkit";
+        document.title = (body.getAttribute("data-archived") || "") + ": " + d.url + " — mirrorkit";
       })
       .catch(function () { /* the reader stopped */ });
   }
