@@ -294,3 +294,17 @@ def test_refresh_header_only_ever_inside_the_archive(tmp_path: Path) -> None:
     for url in ("http://r.example/b", "http://r.example/c"):
         assert "Refresh" not in content.get(f"/{b.secret}/2030/{url}").headers
     bundles.close()
+
+
+def test_lan_binds_every_origin_on_every_interface(sample_bundle: Any) -> None:
+    from waitress.server import TcpWSGIServer
+
+    server = start_server([sample_bundle.path], port=0, lan=True)
+    try:
+        socks = [s.socket.getsockname() for s in server.server.map.values()
+                 if isinstance(s, TcpWSGIServer)]
+        ports = {port for _host, port in socks}
+        assert {host for host, _port in socks} == {"0.0.0.0"}
+        assert ports == {server.port, server.bundles[0].content_port}
+    finally:
+        server.close()
