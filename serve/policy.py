@@ -43,11 +43,15 @@ READER_HEADERS: List[Tuple[str, str]] = [
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), display-capture=()"),
 ]
 
-# Sent with every reader page: the reader keeps no cookies or storage, so anything found there
-# was put there by someone else (an older mirrorkit, which ran archived pages in this origin).
+# Sent with every reader page: the reader keeps no storage, so anything found in its origin
+# (service workers included) was put there by someone else, e.g. an older mirrorkit that ran
+# archived pages in this origin. Not "cookies": those are cleared per host, ignoring ports, so
+# it would log the user out of other programs on 127.0.0.1; the reader reads no cookie, and
+# archived pages can set none (opaque-origin frames, Set-Cookie dropped). The content origins
+# need nothing: their pages only ever run with an opaque origin (sandbox), which has no storage.
 # Chromium honours it only on secure contexts: 127.0.0.1 and localhost, not a LAN address.
-CLEAR_SITE_DATA = '"cookies", "storage"'
-CLEAR_SITE_DATA_FIRST = '"cache", "cookies", "storage"'
+CLEAR_SITE_DATA = '"storage"'
+CLEAR_SITE_DATA_FIRST = '"cache", "storage"'
 
 # -- the content origins -------------------------------------------------------------------------
 
