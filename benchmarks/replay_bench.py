@@ -9,7 +9,7 @@
 
     .venv/bin/python benchmarks/replay_bench.py [--quick] [--duration S] [--records N]
 
-Goals: >= 2x pywb's requests/s, p99 <= 50 ms; start-up < 2 s and RSS < 200 MB at 100k records.
+Goals: >= 10x pywb's requests/s, p99 <= 50 ms; start-up < 2 s and RSS < 200 MB at 100k records.
 Writes benchmarks/results/replay_bench.json.
 """
 
@@ -51,8 +51,19 @@ def make_key_and_bundle(warcs: List[Path], out: Path, title: str) -> Path:
 def start_mirrorkit(wacz: Path, port: int, home: Path) -> subprocess.Popen:
     env = dict(os.environ, MIRRORKIT_HOME=str(home))
     return subprocess.Popen(
-        [sys.executable, "-m", "mirrorkit", "serve", str(wacz), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        [sys.executable, "-m", "mirrorkit", "serve", str(wacz), "--port", str(port), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+
+
+def content_prefix(proc: subprocess.Popen) -> str:
+    """The bundle's content-origin prefix (``http://127.0.0.1:P/<secret>/``) from --json.
+
+    Archived pages are served only there (safe replay, issue 10); the reader's own port
+    serves the reader page around them.
+    """
+    first = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+    return str(first["bundles"][0]["content"])
 
 
 def start_pywb(root: Path, port: int) -> subprocess.Popen:
@@ -71,22 +82,22 @@ def pywb_collection(root: Path, name: str, warc: Path) -> float:
     return time.monotonic() - t
 
 
-def page_paths(base: str) -> List[str]:
+def page_paths(prefix: str) -> List[str]:
     """The original URLs the home page loads (itself, CSS, JS, images, fonts from the CSS)."""
-    with urllib.request.urlopen(f"{base}iana/{TS}/{HOME}") as r:
+    with urllib.request.urlopen(f"{prefix}{TS}/{HOME}") as r:
         html = r.read().decode()
     found = [HOME]
-    for path in re.findall(r'(?:src|href)="/iana/\d+/([^"]+)"', html):
+    for path in re.findall(r'(?:src|href)="/[^/"]+/\d+/([^"]+)"', html):
         if re.search(r"\.(css|js|png|svg|ico|jpg|gif)$", path):
             found.append(path)
     for css in [p for p in found if p.endswith(".css")]:
-        with urllib.request.urlopen(f"{base}iana/{TS}/{css}") as r:
+        with urllib.request.urlopen(f"{prefix}{TS}/{css}") as r:
             text = r.read().decode("utf-8", "replace")
-        found += re.findall(r'url\("?/iana/\d+/([^")]+)"?\)', text)
+        found += re.findall(r'url\("?/[^/"]+/\d+/([^")]+)"?\)', text)
     ok = []
     for url in dict.fromkeys(found):
         try:
-            with urllib.request.urlopen(f"{base}iana/{TS}/{url}") as r:
+            with urllib.request.urlopen(f"{prefix}{TS}/{url}") as r:
                 if r.status == 200:
                     ok.append(url)
         except OSError:
@@ -145,8 +156,9 @@ def run_threads(base: str, paths: List[str], duration: int, conns: int) -> Dict[
                 resp.read()
                 if resp.status >= 400:
                     errors[0] += 1
-            except OSError:
+            except (OSError, http.client.HTTPException):  # pywb may drop a kept-alive connection
                 errors[0] += 1
+                conn.close()
                 conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
             mine.append(time.perf_counter() - t)
         with lock:
@@ -197,11 +209,14 @@ def throughput(work: Path, duration: int, conns: int) -> Dict[str, Any]:
     pw = start_pywb(pywb_root, pw_port)
     results: Dict[str, Any] = {}
     try:
-        mk_base, pw_base = f"http://127.0.0.1:{mk_port}/", f"http://127.0.0.1:{pw_port}/"
-        wait_ok(f"{mk_base}iana/")
+        prefix = content_prefix(mk)
+        pw_base = f"http://127.0.0.1:{pw_port}/"
+        mk_base = prefix.rsplit("/", 2)[0] + "/"
+        secret = prefix.rstrip("/").rsplit("/", 1)[1]
+        wait_ok(f"http://127.0.0.1:{mk_port}/iana/")
         wait_ok(f"{pw_base}iana/{TS}mp_/{HOME}", timeout=120)
-        paths = page_paths(mk_base)
-        ours = [f"/iana/{TS}/{p}" for p in paths]
+        paths = page_paths(prefix)
+        ours = [f"/{secret}/{TS}/{p}" for p in paths]
         theirs = [f"/iana/{TS}mp_/{p}" for p in paths]  # pywb's rewritten, unframed replay
         for base, plist in ((mk_base, ours), (pw_base, theirs)):  # warm up both
             load(base, plist, 2, conns)
@@ -228,10 +243,10 @@ def startup(work: Path, records: int, with_pywb: bool) -> Dict[str, Any]:
                            "wacz_mb": wacz.stat().st_size / 1e6,
                            "make_warc_s": made, "create_bundle_s": bundled}
     port = free_port()
-    page = f"http://127.0.0.1:{port}/big/20300101000000/http://example.org/page/{records // 2}"
     t0 = time.monotonic()
     proc = start_mirrorkit(wacz, port, work / "home")
     try:
+        page = f"{content_prefix(proc)}20300101000000/http://example.org/page/{records // 2}"
         out["mirrorkit_first_page_s"] = wait_ok(page) - t0
         out["mirrorkit_rss_mb_at_first_page"] = rss_mb(proc.pid)[0]
         # the background verification hashes the whole file: wait for it, then measure again
@@ -297,7 +312,7 @@ def main() -> int:
         ("errors / non-2xx", f"{mk['errors']} / {mk['non2xx']}",
          f"{pw['errors']} / {pw['non2xx']}"),
         ("RSS after load MB", f"{mk['rss_mb']:.0f}", f"{pw['rss_mb']:.0f}"),
-        ("speed-up", f"{ratio:.2f}x (goal >= 2x)", ""),
+        ("speed-up", f"{ratio:.2f}x (goal >= 10x)", ""),
         (f"{records:,}-record bundle", f"{st['wacz_mb']:.1f} MB WACZ", ""),
         ("start to first page s", f"{st['mirrorkit_first_page_s']:.2f} (goal < 2)",
          f"{st.get('pywb_first_page_s', float('nan')):.2f} (+{st.get('pywb_index_s', 0):.1f} "
@@ -316,7 +331,7 @@ def main() -> int:
             print(f"{name:28} {a:>32} {b:>24}")
     result = {"throughput": tp, "startup": st, "speedup": ratio, "quick": args.quick,
               "duration_s": duration, "connections": args.connections,
-              "goals": {"speedup_2x": ratio >= 2, "p99_50ms": mk["p99_ms"] <= 50,
+              "goals": {"speedup_10x": ratio >= 10, "p99_50ms": mk["p99_ms"] <= 50,
                         "startup_2s": st["mirrorkit_first_page_s"] < 2,
                         "rss_200mb": st["mirrorkit_rss_mb_at_first_page"] < 200},
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

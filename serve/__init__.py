@@ -1,10 +1,12 @@
 """mirrorkit's replay server: a Flask app that replays signed WACZ bundles offline.
 
 `create_app(bundles)` opens each bundle in place (no extraction), verifies it in the background,
-and serves: ``/`` (the bundles), ``/<bundle>/`` (pages and full-text search),
-``/<bundle>/<timestamp>/<original-url>`` (replay, rewritten to stay inside the archive) and
-``/<bundle>.wacz`` (the raw file, with Range support for ReplayWeb.page). This package travels in
-the USB kit: Python 3.9-safe, pure-Python dependencies only.
+and serves the *reader origin*: ``/`` (the bundles), ``/<bundle>/`` (pages and full-text search),
+``/<bundle>/<timestamp>/<original-url>`` (the reader page: trust display and a sandboxed frame)
+and ``/<bundle>.wacz`` (the raw file, with Range support for ReplayWeb.page). Archived bytes are
+served only by each bundle's *content origin* (`serve.content`, its own port, a per-run secret
+in every URL); `serve.policy` holds the browser-enforced rules. This package travels in the USB
+kit: Python 3.9-safe, pure-Python dependencies only.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from jinja2 import PackageLoader
 from mirrorkit.errors import MirrorkitError, UsageError
 
 from .archive import ReplayBundle, bundle_name, open_bundle
+from .gate import Drop, host_allowed, reader_request_allowed
 
-__all__ = ["create_app", "BundleSet", "BrokenBundle"]
+__all__ = ["create_app", "BundleSet", "BrokenBundle", "Drop", "host_allowed"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -46,6 +49,9 @@ class BrokenBundle:
         self.page_count = 0
         self.capture_range = "unknown"
         self.pages: List[Dict[str, Any]] = []
+        self.secret = ""
+        self.content_port: Optional[int] = None
+        self.scripts_asked = False
 
     def wait_verified(self, timeout: Optional[float] = None) -> bool:
         return True
@@ -57,9 +63,25 @@ class BrokenBundle:
 class BundleSet:
     """The bundles an app serves, by name; kept in ``app.extensions['mirrorkit']``."""
 
-    def __init__(self, bundles: List[Any]) -> None:
+    def __init__(self, bundles: List[Any], scripts: bool = False) -> None:
         self.bundles = bundles
         self.by_name = {b.name: b for b in bundles}
+        self.scripts = scripts  # --scripts: archived scripts run once a bundle has verified
+        self.reader_port: Optional[int] = None
+        self.content_apps: Dict[str, Any] = {}
+        self.by_port: Dict[int, Any] = {}
+        self.first_reader_page = True  # the first reader page of the run also clears the cache
+
+    def content_app(self, name: str) -> Any:
+        """The WSGI app of bundle ``name``'s content origin (KeyError when it has none)."""
+        return self.content_apps[name]
+
+    def bind_ports(self, reader_port: int, content_ports: Mapping[str, int]) -> None:
+        """Records the ports the server bound: the reader's and one per bundle."""
+        self.reader_port = reader_port
+        for name, port in content_ports.items():
+            self.by_name[name].content_port = port
+            self.by_port[port] = self.by_name[name]
 
     def get(self, name: str) -> Optional[Any]:
         """The bundle called ``name``, or None."""
@@ -75,40 +97,16 @@ class BundleSet:
             b.close()
 
 
-def host_allowed(host: str, extra: Iterable[str] = ()) -> bool:
-    """Whether a Host header names this server by IP address, ``localhost`` or an allowed name.
-
-    A web page elsewhere could point its own host name at 127.0.0.1 (DNS rebinding) and read
-    which archives someone keeps; such requests carry that foreign name and are refused.
-
-    >>> host_allowed("127.0.0.1:8090"), host_allowed("[::1]:80"), host_allowed("evil.example")
-    (True, True, False)
-    """
-    import ipaddress
-
-    if not host:
-        return True  # HTTP/1.0 without Host: nothing to rebind
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name in {h.lower() for h in extra}:
-        return True
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        return False
-
-
 def host_guard(wsgi: Any, extra: Iterable[str]) -> Any:
-    """Wraps a WSGI app so that requests naming a foreign host get 421 (see `host_allowed`)."""
+    """Wraps the reader's WSGI app: requests naming a foreign host (DNS rebinding) or sent by
+    another origin's page (`gate.reader_request_allowed`) are dropped without an answer."""
     extra = tuple(extra)
 
     def app(environ: Dict[str, Any], start_response: Any) -> Any:
-        if host_allowed(environ.get("HTTP_HOST", ""), extra):
-            return wsgi(environ, start_response)
-        start_response("421 Misdirected Request", [("Content-Type", "text/plain; charset=utf-8")])
-        return [b"This reader only answers requests addressed to this computer by its IP "
-                b"address or as localhost.\n"]
+        if not host_allowed(environ.get("HTTP_HOST", ""), extra) \
+                or not reader_request_allowed(environ):
+            raise Drop()
+        return wsgi(environ, start_response)
 
     return app
 
@@ -146,7 +144,7 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
     bundle is listed as failed instead of stopping the others.
     """
     cfg: Dict[str, Any] = {"verify": True, "background": True, "fingerprint": None,
-                           "allowed_hosts": ()}
+                           "allowed_hosts": (), "scripts": False}
     cfg.update(config or {})
     paths = [Path(p).resolve() for p in bundles]
     if not paths:
@@ -162,7 +160,7 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
             opened.append(open_bundle(p, name))
         except MirrorkitError as err:
             opened.append(BrokenBundle(p, name, err.message))
-    bundle_set = BundleSet(opened)
+    bundle_set = BundleSet(opened, scripts=bool(cfg["scripts"]))
 
     # Templates and static files are read as package resources, never as paths: the USB kit
     # runs this package from inside its zipapp, and unpacking it would leave traces behind.
@@ -174,22 +172,28 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
     app.config.update({k.upper(): v for k, v in cfg.items() if isinstance(k, str)})
     app.extensions["mirrorkit"] = bundle_set
 
-    from .replay import bp as replay_bp
+    from . import i18n
+    from .content import ContentApp
+    from .policy import READER_HEADERS, reader_csp
+    from .reader import bp as reader_bp
     from .views import bp as pages_bp
 
+    i18n.install(app)
     app.register_blueprint(pages_bp)
-    app.register_blueprint(replay_bp)
-
-    from .replay import fast_path
-    from .respond import SAFETY_HEADERS
-
-    # Plain successful replays skip Flask's per-request machinery (about half the CPU time).
-    app.wsgi_app = fast_path(bundle_set, app.wsgi_app)  # type: ignore[method-assign]
-    app.wsgi_app = host_guard(app.wsgi_app, cfg.get("allowed_hosts") or ())  # type: ignore
+    app.register_blueprint(reader_bp)
+    allowed = tuple(cfg.get("allowed_hosts") or ())
+    app.wsgi_app = host_guard(app.wsgi_app, allowed)  # type: ignore[method-assign]
+    # Archived bytes are served only by these, each on a port of its own (`serve.server`).
+    for b in opened:
+        if isinstance(b, ReplayBundle):
+            bundle_set.content_apps[b.name] = ContentApp(bundle_set, b, app.jinja_env, allowed)
 
     @app.after_request
     def _safety(response: Any) -> Any:
-        for key, value in SAFETY_HEADERS:
+        # The reader's own pages: its scripts and styles only, no frames unless the reader
+        # page names its one content origin itself.
+        response.headers.setdefault("Content-Security-Policy", reader_csp())
+        for key, value in READER_HEADERS:
             response.headers.setdefault(key, value)
         return response
 

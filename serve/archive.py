@@ -8,6 +8,7 @@ STORED WARC member, then checked against its ``recordDigest`` before it is parse
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,8 @@ from .storage import BundleStorage
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REVISIT_HOPS = 3
+SNAPSHOT_PREFIX = "urn:snapshot:"
+SNAPSHOT_WINDOW = 24 * 3600  # seconds between a page's capture and its snapshot, at most
 # SURT keys are pure functions of the URL and cost ~0.2 ms each: remember the recent ones.
 surt_key = lru_cache(maxsize=65536)(_surt_key)
 
@@ -56,8 +59,11 @@ class Capture:
     """A response found for a request: the record to serve and where it came from."""
 
     def __init__(self, entry: CdxjEntry, record: Record, payload_from: Optional[Record],
-                 payload_entry: Optional[CdxjEntry] = None) -> None:
+                 payload_entry: Optional[CdxjEntry] = None, page_url: str = "") -> None:
         self.entry = entry
+        # A rendered snapshot is indexed under urn:snapshot:<url> but stands for <url>.
+        self.page_url = page_url
+        self.snapshot = bool(page_url)
         self.record = record
         # For a revisit: the original record whose payload (and headers) stand in for it.
         self.payload_from = payload_from
@@ -77,7 +83,7 @@ class Capture:
 
     @property
     def url(self) -> str:
-        return self.entry.url
+        return self.page_url or self.entry.url
 
     @property
     def response(self) -> Record:
@@ -103,6 +109,13 @@ class ReplayBundle:
         self.responses_cache = ByteLRU(cache_bytes // 2)
         self._lookups = ByteLRU(4 * 1024 * 1024)  # the index never changes while open
         self.name = name
+        # Every URL of this bundle's content origin starts with this: a page elsewhere cannot
+        # guess it, and it changes every run, so nothing learnt or stored last time is reachable.
+        self.secret = secrets.token_urlsafe(18)
+        self.content_port: Optional[int] = None
+        self.scripts_asked = False  # the reader page's per-bundle switch; off at every start
+        # What the content origin last served to a navigating frame: (ts14, url, kind)
+        self.last_served: Tuple[str, str, str] = ("", "", "")
         self.filename = path.name
         self.storage = BundleStorage(path)
         dp = self.storage.datapackage
@@ -288,6 +301,26 @@ class ReplayBundle:
         if loop is not None:
             return loop
         raise NotArchived(f"{url} is not in this archive")
+
+    def find_snapshot(self, url: str, ts14: str) -> Optional[Capture]:
+        """The rendered snapshot (a ``conversion`` record at ``urn:snapshot:<url>``, written by
+        browser capture) closest to ``ts14`` and within a day of it, or None.
+
+        Raises DamagedRecord when the chosen snapshot fails its digest.
+        """
+        try:
+            entries = self.candidates(SNAPSHOT_PREFIX + url)
+        except DamagedRecord:
+            return None  # the page itself still has its own record to show
+        entries = [e for e in entries if e.url == SNAPSHOT_PREFIX + url
+                   and timestamps.distance(e.timestamp, ts14) <= SNAPSHOT_WINDOW]
+        if not entries:
+            return None
+        entries.sort(key=lambda e: timestamps.distance(e.timestamp, ts14))
+        record = self._read_checked(entries[0])
+        if record.warc_type not in ("conversion", "resource"):
+            return None
+        return Capture(entries[0], record, None, page_url=url)
 
     def _self_redirect(self, capture: Capture, key: str) -> bool:
         # http -> https or trailing-slash redirects to a URL with the same key would loop.

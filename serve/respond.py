@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from typing import List, Optional, Tuple
 from urllib.parse import urljoin
 
@@ -10,29 +11,13 @@ from mirrorkit.formats.charset import css_charset, declared_html, header_charset
 from mirrorkit.formats.http import valid_header_name, valid_header_value
 from mirrorkit.formats.timestamps import to14
 
-from .archive import Capture, ReplayBundle, pretty_ts
-from .inject import banner, shim_script
+from .archive import Capture, ReplayBundle
+from .inject import client_scripts
 from .records import DamagedRecord, RecordTooLarge
 from .rewrite_css import rewrite_css
 from .rewrite_html import rewrite_html
 from .urls import UrlRewriter
 
-# Only the replay server itself, data: and blob:. form-action, base-uri and frame-ancestors do
-# not fall back to default-src, so they are spelled out.
-CSP = (
-    "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
-    "script-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
-    "style-src 'self' data: blob: 'unsafe-inline'; img-src 'self' data: blob:; "
-    "font-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self' data: blob:; "
-    "frame-src 'self' data: blob:; child-src 'self' data: blob:; worker-src 'self' data: blob:; "
-    "object-src 'self' data: blob:; manifest-src 'self'; form-action 'self'; base-uri 'self'; "
-    "frame-ancestors 'self'"
-)
-SAFETY_HEADERS = [
-    ("Content-Security-Policy", CSP),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-DNS-Prefetch-Control", "off"),
-]
 # Archived headers never replayed: transport framing, cookies, and anything that makes a browser
 # contact another host (reporting, preloads, HSTS, pins) or overrides our policy.
 _DROP = frozenset({
@@ -46,6 +31,13 @@ _DROP = frozenset({
     "origin-agent-cluster", "x-dns-prefetch-control", "speculation-rules",
 })
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_REFRESH_SAFE = re.compile(r"^\s*\d{1,6}\s*(?:;\s*url=(\S+))?\s*$", re.I)
+
+
+def _refresh_inside(value: str, prefix: str) -> bool:
+    m = _REFRESH_SAFE.match(value)
+    target = m.group(1) if m else None
+    return target is None or target.startswith(prefix.rstrip("/") + "/")
 _CSS_TYPES = ("text/css",)
 
 
@@ -83,8 +75,13 @@ class Prepared:
 
 
 def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
-            record_note: str = "") -> Prepared:
-    """Builds the replayed response for ``capture`` (``modifier`` as in `serve.urls`)."""
+            scripts: bool = False) -> Prepared:
+    """Builds the replayed response for ``capture`` (``modifier`` as in `serve.urls`).
+
+    The browser-enforced policy (CSP, sandbox) is added per request by `serve.content`, not
+    here: this is only what the archive says, rewritten so that pages work. With ``scripts``
+    the injected scripts (`serve.inject`) go into HTML; without, nothing is injected.
+    """
     resp = capture.response
     # A revisit replays its original: status, headers and payload (a 304 revisit included).
     status = resp.status
@@ -102,6 +99,12 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
             from .rewrite_html import rewrite_refresh
 
             value = rewrite_refresh(value, urls)
+            # Kept only in the one plain form whose target is inside this archive: the
+            # reader's frame-src refuses any other target anyway, but Chromium still opens a
+            # TCP connection to a refused host, so a header the browser might read differently
+            # from us is not passed on at all.
+            if not _REFRESH_SAFE.match(value) or not _refresh_inside(value, prefix):
+                continue
         elif lk == "content-location":
             value = urls.rewrite(value)
         headers.append((key, value))
@@ -131,8 +134,7 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
             body = rewrite_css(text, urls).encode(charset, ENCODE_ERRORS)
         else:
             charset = html_charset(body, content_type)
-            body = _rewrite_page(bundle, capture, body, charset, urls, modifier, prefix,
-                                 record_note)
+            body = _rewrite_page(capture, body, charset, urls, modifier, scripts)
             if not header_charset(content_type) and (
                     charset != "utf-8" or declared_html(body, None)):
                 # The injected script may push a <meta charset> past the browser's 1024-byte
@@ -141,7 +143,6 @@ def prepare(bundle: ReplayBundle, capture: Capture, modifier: str, prefix: str,
                 headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
                 headers.append(("Content-Type", f"{kind}; charset={label}"))
         rewritten = True
-    headers.extend(SAFETY_HEADERS)
     headers.append(("Memento-Datetime", _http_date(to14(ts))))
     headers.append(("Cache-Control", "no-cache"))
     return Prepared(status, headers, body, rewritten)
@@ -156,26 +157,19 @@ def _undecodable(encoding: str) -> Prepared:
             f"{escape(encoding)} decoder, so it cannot be shown safely. Nothing is wrong with "
             f"the archive: open it with the full mirrorkit (<code>mirrorkit serve</code>) or "
             f"ReplayWeb.page.</p>")
-    headers = [("Content-Type", "text/html; charset=utf-8")] + SAFETY_HEADERS
+    headers = [("Content-Type", "text/html; charset=utf-8")]  # the content origin adds its CSP
     return Prepared(501, headers, text.encode("utf-8"), True)
 
 
-def _rewrite_page(bundle: ReplayBundle, capture: Capture, body: bytes, charset: str,
-                  urls: UrlRewriter, modifier: str, prefix: str, record_note: str) -> bytes:
+def _rewrite_page(capture: Capture, body: bytes, charset: str, urls: UrlRewriter,
+                  modifier: str, scripts: bool) -> bytes:
     if charset == "utf-16":
         text = body.decode("utf-16", "replace")
     else:
         text = body.decode(charset, "surrogateescape")
     result = rewrite_html(text, urls)
-    head = shim_script(urls.archive_prefix(), prefix.rstrip("/") + "/", capture.url)
-    tail = ""
-    if modifier == "":
-        tail = banner(
-            state=bundle.state, publisher=bundle.publisher, fingerprint=bundle.fingerprint,
-            captured=pretty_ts(capture.timestamp), original_url=capture.url,
-            bundle_href=f"{prefix.rstrip('/')}/", record_note=record_note,
-        )
-    out = result.inject(head, tail)
+    head = client_scripts(urls.archive_prefix(), capture.url) if scripts else ""
+    out = result.inject(head, "")
     if charset == "utf-16":
         return out.encode("utf-16")
     return out.encode(charset, ENCODE_ERRORS)

@@ -50,11 +50,11 @@ def qr_text(data: str) -> Optional[str]:
 class ReplayServer:
     """A waitress server around the replay app: ``url``, ``lan_urls``, ``run()``, ``close()``."""
 
-    def __init__(self, app: Any, server: Any, host: str) -> None:
+    def __init__(self, app: Any, server: Any, host: str, port: int) -> None:
         self.app = app
         self.server = server
         self.host = host
-        self.port: int = server.effective_port
+        self.port: int = port
         self.url = f"http://127.0.0.1:{self.port}/" if host in ("0.0.0.0", "127.0.0.1", "") \
             else f"http://{host}:{self.port}/"
         self.lan_urls = ([f"http://{a}:{self.port}/" for a in lan_addresses()]
@@ -64,6 +64,12 @@ class ReplayServer:
     def bundles(self) -> List[Any]:
         """The opened bundles (with ``state``, ``reason``, ``wait_verified()``)."""
         return list(self.app.extensions["mirrorkit"].bundles)
+
+    def content_url(self, name: str, ts14: str = "", url: str = "", modifier: str = "") -> str:
+        """The content-origin address of bundle ``name`` (its prefix, or one page of it)."""
+        b = self.app.extensions["mirrorkit"].get(name)
+        base = f"http://127.0.0.1:{b.content_port}/{b.secret}/"
+        return base + (f"{ts14}{modifier}/{url}" if ts14 else "")
 
     def run(self) -> None:
         """Serves until ``close()`` or Ctrl-C (KeyboardInterrupt propagates)."""
@@ -103,12 +109,24 @@ class ReplayServer:
         self.app.extensions["mirrorkit"].close()
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if port:
+        # A restarted reader must get its usual port back at once (bookmarks), as waitress does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def start_server(bundles: Iterable[Any], *, host: str = "127.0.0.1", port: int = 8090,
                  lan: bool = False, fingerprint: Optional[str] = None,
-                 config: Optional[dict] = None) -> ReplayServer:
+                 scripts: bool = False, config: Optional[dict] = None) -> ReplayServer:
     """Opens the bundles and binds the server (not yet serving: call ``run()``).
 
-    Raises UsageError for a missing file or bad port, ReplayError when the address is taken.
+    Binds the reader's port and one free port per bundle (its content origin), all on
+    ``host``. Raises UsageError for a missing file or bad port, ReplayError when the address is
+    taken.
     """
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {port}")
@@ -120,18 +138,35 @@ def start_server(bundles: Iterable[Any], *, host: str = "127.0.0.1", port: int =
         fingerprint = normalize_fingerprint(fingerprint)  # UsageError now, not a failed bundle
     # waitress logs a warning per queued request under load: noise, not news, for a reader
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    cfg = {"fingerprint": fingerprint}
+    cfg = {"fingerprint": fingerprint, "scripts": scripts}
     cfg.update(config or {})
     app = create_app(list(bundles), cfg)
-    from waitress.server import create_server
+    bundle_set = app.extensions["mirrorkit"]
+    from waitress.server import TcpWSGIServer, create_server
 
+    from . import gate
+    from .content import dispatch
+
+    sockets: List[socket.socket] = []
     try:
-        server = create_server(app, host=host, port=port, threads=THREADS,
-                               ident="mirrorkit", clear_untrusted_proxy_headers=True)
+        sockets.append(_bind(host, port))
+        names = list(bundle_set.content_apps)
+        for _name in names:
+            sockets.append(_bind(host, 0))
     except OSError as err:
-        app.extensions["mirrorkit"].close()
+        for sock in sockets:
+            sock.close()
+        bundle_set.close()
         why = err.strerror or str(err)
         raise ReplayError(f"cannot listen on {host}:{port}: {why}",
                           hint="another program may use that port: try --port 0 for any "
                                "free port") from None
-    return ReplayServer(app, server, host)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    bundle_set.bind_ports(ports[0], dict(zip(names, ports[1:])))
+    wsgi = dispatch(bundle_set, app.wsgi_app)
+    server = create_server(wsgi, sockets=sockets, threads=THREADS, ident="mirrorkit",
+                           clear_untrusted_proxy_headers=True)
+    # Requests the reader must not answer are dropped without a byte (`serve.gate`).
+    socket_map = getattr(server, "map", None) or getattr(server, "_map", {})
+    gate.install(s for s in socket_map.values() if isinstance(s, TcpWSGIServer))
+    return ReplayServer(app, server, host, ports[0])

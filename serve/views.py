@@ -117,5 +117,12 @@ def raw_wacz(name: str) -> Any:
 @bp.app_errorhandler(404)
 def not_found(err: Any) -> Any:
     text = getattr(err, "description", "") or "Nothing here."
-    return render_template("message.html", kind="missing", heading="Not found",
+    from flask import g
+
+    from . import i18n
+
+    if not hasattr(g, "lang"):
+        g.lang, g.lang_explicit = "en", None
+    heading = i18n.translator(g.lang)("not_found")
+    return render_template("message.html", kind="missing", heading=heading,
                            lines=[text], url=None, bundle=None), 404

@@ -170,7 +170,13 @@ def links(html: str, prefix: str) -> List[str]:
 
 
 class Served:
-    """A real replay server (waitress on 127.0.0.1) over some bundles, for `with` blocks."""
+    """A real replay server (waitress on 127.0.0.1) over some bundles, for `with` blocks.
+
+    Paths are the reader's (`NAME/TS/URL`, `NAME/main`, `NAME/pages.json`); archived bytes are
+    fetched from the bundle's own content origin (safe replay: they never come from the reader's
+    origin), so replay paths and the reader pages they lead to are mapped onto it. Links found in
+    replayed pages start with `prefix(NAME)` and are fetched as they are.
+    """
 
     def __init__(self, *paths: Path, fingerprint: Optional[str] = None) -> None:
         from serve.server import start_server
@@ -187,25 +193,60 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self.server.close()
 
+    def prefix(self, name: str) -> str:
+        """The path every archived URL of bundle `name` starts with on its content origin."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.server.content_url(name)).path
+
+    def _content(self, path: str) -> Optional[str]:
+        """The content-origin URL for a reader replay path or a content path, else None."""
+        path = "/" + path.lstrip("/")
+        for bundle in self.server.bundles:
+            if not hasattr(bundle, "secret"):
+                continue  # an unreadable bundle has no content origin
+            content = self.server.content_url(bundle.name)
+            if path.startswith(self.prefix(bundle.name)):
+                return content.split("/", 3)[0] + "//" + content.split("/", 3)[2] + path
+            m = re.match(rf"^/{re.escape(bundle.name)}/(?:~[a-z]+/)*(\d{{1,17}}[a-z]{{0,2}}_?/.*)$",
+                         path)
+            if m:
+                return content + m.group(1)
+        return None
+
     def get(self, path: str) -> Tuple[int, Dict[str, str], bytes]:
         """(status, headers, body) of GET `path`, errors included (never raises for 4xx/5xx)."""
         import urllib.error
         import urllib.request
+        from urllib.parse import urlsplit
 
-        try:
-            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30) as resp:
-                return resp.status, dict(resp.headers.items()), resp.read()
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers.items()), err.read()
+        def fetch(url: str) -> Tuple[int, Dict[str, str], bytes, str]:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    return resp.status, dict(resp.headers.items()), resp.read(), resp.geturl()
+            except urllib.error.HTTPError as err:
+                return err.code, dict(err.headers.items()), err.read(), url
+
+        content = self._content(path)
+        if content is not None:
+            return fetch(content)[:3]
+        status, headers, body, final = fetch(self.url + path.lstrip("/"))
+        content = self._content(urlsplit(final).path) if status == 200 else None
+        if content is not None:  # a reader page (e.g. after /NAME/main): its framed content
+            return fetch(content)[:3]
+        return status, headers, body
 
     def raw_headers(self, path: str) -> bytes:
         """The response head exactly as sent (header names included), over a plain socket."""
         import socket
         from urllib.parse import urlsplit
 
-        where = urlsplit(self.url)
+        url = self._content(path) or self.url + path.lstrip("/")
+        where = urlsplit(url)
+        target = where.path + (f"?{where.query}" if where.query else "")
         with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
-            sock.sendall(f"GET /{path.lstrip('/')} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            sock.sendall(f"GET {target} HTTP/1.0\r\nHost: 127.0.0.1:{where.port}\r\n\r\n"
+                         .encode())
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = sock.recv(65536)

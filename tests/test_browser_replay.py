@@ -35,8 +35,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def served(sample_bundle: Any) -> Iterator[ReplayServer]:
-    server = start_server([sample_bundle.path], port=0)
+    # With --scripts: this test also checks that the pages' own scripts work from the archive.
+    server = start_server([sample_bundle.path], port=0, scripts=True)
     server.start_in_thread()
+    assert server.bundles[0].wait_verified(60)
     yield server
     server.close()
 
@@ -48,13 +50,24 @@ def _not_blank(png: bytes) -> bool:
     return len(set(img.getdata())) > 8
 
 
-def _same_origin(url: str, origin: str) -> bool:
-    return url.startswith(origin) or urlsplit(url).scheme in ("data", "blob", "about")
+def _same_origin(url: str, server: ReplayServer) -> bool:
+    """From the reader's origin or one of its content origins, nothing else."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    ports = {server.port} | {b.content_port for b in server.bundles}
+    return parts.hostname == "127.0.0.1" and parts.port in ports
+
+
+def archived_frame(page: Any) -> Any:
+    """The reader page's frame holding the archived page."""
+    page.wait_for_selector("#mk-frame")
+    return page.frame_locator("#mk-frame"), next(f for f in page.frames if f != page.main_frame
+                                                 and f.parent_frame == page.main_frame)
 
 
 def test_every_sample_page_renders_with_no_request_leaving(
         browser: Any, served: ReplayServer, sample_bundle: Any, tmp_path: Path) -> None:
-    origin = served.url.rstrip("/")
     context = browser.new_context()
     requests: List[str] = []
     failed: List[str] = []
@@ -65,19 +78,23 @@ def test_every_sample_page_renders_with_no_request_leaving(
     for n, url in enumerate(sample_bundle.pages):
         resp = page.goto(f"{served.url}sample/20300101000000/{url}", wait_until="networkidle")
         assert resp is not None and resp.status == 200, url
-        assert page.locator("#mirrorkit-banner").count() == 1, url
+        # the trust display is the reader page's, outside the archived page
+        assert page.locator("#mk-bar .verdict").count() == 1, url
+        _locator, frame = archived_frame(page)
+        assert frame.url.startswith(served.content_url("sample")), url
+        assert page.url == f"{served.url}sample/20300101000000/{url}" or "/sample/" in page.url
         shot = page.screenshot(path=str(tmp_path / f"page-{n}.png"), full_page=True)
         assert _not_blank(shot), url
-        titles[url] = page.title()
+        titles[url] = frame.title()
         if url.endswith("petition.html"):
             # the page's script fetched its JSON through the archive
-            page.wait_for_function("document.getElementById('signature-count')"
-                                   ".textContent.indexOf('signed') >= 0", timeout=5000)
+            frame.wait_for_function("document.getElementById('signature-count')"
+                                    ".textContent.indexOf('signed') >= 0", timeout=5000)
         if url == sample_bundle.pages[0]:
             # the partner host's script ran from the archive too
-            assert "Delta Legal Aid" in page.inner_text("#partner-widget")
+            assert "Delta Legal Aid" in frame.inner_text("#partner-widget")
     context.close()
-    leaks = [u for u in requests if not _same_origin(u, origin)]
+    leaks = [u for u in requests if not _same_origin(u, served)]
     assert leaks == []
     assert len(requests) > len(sample_bundle.pages) * 2  # pages and their requisites
     assert titles[sample_bundle.expected["gbk_page"]] == "新闻简报：流域村民的证词"
@@ -99,13 +116,16 @@ def test_iana_renders_with_css_fonts_images(browser: Any, interop: Path, tmp_pat
         page.goto(f"{server.url}iana/20140126200624/http://www.iana.org/",
                   wait_until="networkidle")
         assert _not_blank(page.screenshot(path=str(tmp_path / "iana.png")))
-        font = page.evaluate("getComputedStyle(document.body).fontFamily")
+        _locator, frame = archived_frame(page)
+        font = frame.evaluate("getComputedStyle(document.body).fontFamily") \
+            if False else _locator.locator("body").evaluate(
+                "b => getComputedStyle(b).fontFamily")
         context.close()
     finally:
         server.close()
     by_type = {}
     for url, status, kind in responses:
-        assert url.startswith(server.url), url
+        assert _same_origin(url, server), url
         if status == 200:
             by_type.setdefault(kind, []).append(url)
     assert by_type.get("stylesheet") and by_type.get("image") and by_type.get("font")

@@ -4,6 +4,7 @@ bounded memory; the rewriter finds the links a browser finds (checked against Ch
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -28,20 +29,33 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def client(hostile: Dict[str, Path], sample_bundle: Any) -> Iterator[Any]:
+def app(hostile: Dict[str, Path], sample_bundle: Any) -> Iterator[Any]:
     app = create_app([sample_bundle.path, *hostile.values()], {"background": False})
-    yield app.test_client()
+    yield app
     app.extensions["mirrorkit"].close()
 
 
-def _good_pages_answer(client: Any, sample_bundle: Any) -> None:
+@pytest.fixture(scope="module")
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def _content_get(app: Any, name: str, url: str) -> Any:
+    """A page of bundle `name` from its own content origin (where archived bytes are served)."""
+    from werkzeug.test import Client
+
+    bundles = app.extensions["mirrorkit"]
+    return Client(bundles.content_app(name)).get(f"/{bundles.get(name).secret}/{TS}/{url}")
+
+
+def _good_pages_answer(app: Any, sample_bundle: Any) -> None:
     for url in sample_bundle.pages:
-        resp = client.get(f"/sample/{TS}/{url}")
+        resp = _content_get(app, "sample", url)
         assert resp.status_code == 200, url
 
 
 def test_every_hostile_bundle_is_listed_and_the_good_one_fully_served(
-        client: Any, sample_bundle: Any, hostile: Dict[str, Path]) -> None:
+        app: Any, client: Any, sample_bundle: Any, hostile: Dict[str, Path]) -> None:
     home = client.get("/")
     assert home.status_code == 200
     listed = client.get("/bundles.json")
@@ -49,11 +63,16 @@ def test_every_hostile_bundle_is_listed_and_the_good_one_fully_served(
     states = {b["name"]: b["state"] for b in listed.get_json()}
     assert states["deep-datapackage"] == "failed"
     assert states["sample"] == "untrusted" and len(states) == 1 + len(hostile)
-    _good_pages_answer(client, sample_bundle)
+    _good_pages_answer(app, sample_bundle)
     for name in states:
         for path in (f"/{name}/", f"/{name}/pages.json", f"/{name}/main", f"/{name}.wacz"):
             assert client.get(path).status_code < 500, path
     assert "page list is damaged" in client.get("/deep-pages/").get_data(as_text=True)
+    # An unreadable bundle gets no content origin at all; the reader says what is wrong.
+    broken = client.get(f"/deep-datapackage/{TS}/{NORMAL_PAGE}")
+    assert broken.status_code in (200, 502)  # an explanation, never an error of the server
+    assert "datapackage.json is damaged" in broken.get_data(as_text=True) + client.get(
+        "/").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("bundle, url, status, says", [
@@ -64,25 +83,27 @@ def test_every_hostile_bundle_is_listed_and_the_good_one_fully_served(
     ("deep-index", "http://hostile.example/z.html", 502, "nested deeper than 64"),
     ("deep-index", NORMAL_PAGE, 200, "hello"),
     ("deep-pages", NORMAL_PAGE, 200, "hello"),
-    ("deep-datapackage", NORMAL_PAGE, 502, "datapackage.json is damaged"),
 ])
-def test_hostile_pages_answer_without_500(client: Any, sample_bundle: Any, bundle: str, url: str,
+def test_hostile_pages_answer_without_500(app: Any, sample_bundle: Any, bundle: str, url: str,
                                           status: int, says: str) -> None:
-    resp = client.get(f"/{bundle}/{TS}/{url}")
+    resp = _content_get(app, bundle, url)
     assert resp.status_code == status
     assert says in resp.get_data(as_text=True)
-    _good_pages_answer(client, sample_bundle)
+    _good_pages_answer(app, sample_bundle)
 
 
-def _serve(paths: List[Path]) -> Tuple[subprocess.Popen, str]:
-    code = ("import sys\nfrom serve.server import start_server\n"
-            "s = start_server(sys.argv[1:], port=0)\nprint(s.url, flush=True)\ns.run()\n")
+def _serve(paths: List[Path]) -> Tuple[subprocess.Popen, Dict[str, str]]:
+    """The real server in a process of its own; each bundle's content-origin prefix."""
+    code = ("import json, sys\nfrom serve.server import start_server\n"
+            "s = start_server(sys.argv[1:], port=0)\n"
+            "print(json.dumps({b.name: s.content_url(b.name) for b in s.bundles}), flush=True)\n"
+            "s.run()\n")
     proc = subprocess.Popen([sys.executable, "-c", code, *map(str, paths)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
-    return proc, url.rstrip("/")
+    line = proc.stdout.readline().strip()
+    assert line.startswith("{"), proc.stderr.read() if proc.stderr else ""
+    return proc, json.loads(line)
 
 
 def _get(url: str) -> int:
@@ -103,21 +124,21 @@ def _peak_mb(pid: int) -> float:
 
 def test_six_bombs_at_once_stay_under_500_mb_and_good_pages_answer(
         hostile: Dict[str, Path], sample_bundle: Any) -> None:
-    proc, base = _serve([sample_bundle.path, hostile["inflating"], hostile["plain-bomb"],
-                         hostile["quadratic"]])
+    proc, prefix = _serve([sample_bundle.path, hostile["inflating"], hostile["plain-bomb"],
+                           hostile["quadratic"]])
     try:
         statuses: List[int] = []
-        targets = [f"{base}/{name}/{TS}/{BOMB_PAGE}" for name in ("inflating", "plain-bomb")] * 3
+        targets = [f"{prefix[name]}{TS}/{BOMB_PAGE}" for name in ("inflating", "plain-bomb")] * 3
         threads = [threading.Thread(target=lambda u=u: statuses.append(_get(u)))
                    for u in targets]
         for t in threads:
             t.start()
-        good = [_get(f"{base}/sample/{TS}/{url}") for url in sample_bundle.pages]
+        good = [_get(f"{prefix['sample']}{TS}/{url}") for url in sample_bundle.pages]
         for t in threads:
             t.join()
         assert statuses == [413] * 6
         assert good == [200] * len(good)
-        assert _get(f"{base}/quadratic/{TS}/{QUADRATIC_PAGE}") == 200
+        assert _get(f"{prefix['quadratic']}{TS}/{QUADRATIC_PAGE}") == 200
         peak = _peak_mb(proc.pid)
         assert peak < 500, f"peak RSS {peak:.0f} MB"
     finally:

@@ -59,10 +59,13 @@ def test_archiveweb_17_digit_timestamps_and_escaped_queries_replay_subresources(
     with Served(wacz) as served:
         status, _, body = served.get(_pages(served, "awp")["https://awp.example/"])
         assert status == 200 and b"AWP" in body
-        subresources = [u for u in links(body.decode(), "/awp/") if u[5:6].isdigit()]
+        prefix = served.prefix("awp")
+        subresources = [u for u in links(body.decode(), prefix)
+                        if u[len(prefix):len(prefix) + 1].isdigit()]
         assert len(subresources) == 4
         for link in subresources:
-            assert len(link.split("/")[2].rstrip("_fimd")) == 17  # the capture's own precision
+            stamp = link[len(prefix):].split("/", 1)[0]
+            assert len(stamp.rstrip("_fimd")) == 17  # the capture's own precision
             status, headers, data = served.get(link)
             assert status == 200, link
         assert any(b"Roboto" in served.get(link)[2] for link in subresources)

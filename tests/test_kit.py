@@ -198,8 +198,13 @@ def _serve_and_read(kit: Path, signed: Dict[str, str], tmp_path: Path,
         page = next(part.split('"', 1)[0] for part in listing.split('href="/iana/')[1:]
                     if part[:1].isdigit())
         with urllib.request.urlopen(url + "iana/" + page, timeout=30) as resp:
-            body = resp.read().decode("utf-8", "replace")
+            reader = resp.read().decode("utf-8", "replace")
             assert resp.status == 200
+        # the reader page frames the archived page from the bundle's own content origin
+        frame = reader.split('<iframe id="mk-frame" src="', 1)[1].split('"', 1)[0]
+        assert frame.startswith("http://127.0.0.1:") and not frame.startswith(url)
+        with urllib.request.urlopen(frame.replace("&amp;", "&"), timeout=30) as resp:
+            body = resp.read().decode("utf-8", "replace")
         assert "Internet Assigned Numbers Authority" in body
     finally:
         proc.send_signal(signal.SIGTERM)

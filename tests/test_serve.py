@@ -26,14 +26,25 @@ def client_for(*paths: Path, **config: Any) -> Any:
     return app, app.test_client()
 
 
-def replay(bundle: Any, url: str) -> str:
-    return f"/sample/20300101000000/{url}"
+def content_for(app: Any, name: str = "sample") -> Any:
+    """A test client of bundle ``name``'s content origin (the only place archived bytes are)."""
+    from werkzeug.test import Client
+
+    return Client(app.extensions["mirrorkit"].content_app(name))
+
+
+def secret(app: Any, name: str = "sample") -> str:
+    return str(app.extensions["mirrorkit"].get(name).secret)
+
+
+def replay(app: Any, url: str, name: str = "sample", ts: str = "20300101000000") -> str:
+    return f"/{secret(app, name)}/{ts}/{url}"
 
 
 @pytest.fixture(scope="module")
 def sample(sample_bundle: Any) -> Any:
     app, client = client_for(sample_bundle.path)
-    yield app, client
+    yield app, content_for(app)
     app.extensions["mirrorkit"].close()
 
 
@@ -44,59 +55,63 @@ def test_every_sample_page_replays_with_banner_and_policy(sample_bundle: Any, sa
     expected = sample_bundle.expected
     live = (expected["pages"][0].encode(), expected["external_links"][0].rsplit("/", 1)[0].encode())
     for url in sample_bundle.pages:
-        r = client.get(replay(bundle, url))
+        r = client.get(replay(app, url))
         assert r.status_code == 200, url
-        assert "default-src 'self' data: blob:" in r.headers["Content-Security-Policy"]
-        assert "form-action 'self'" in r.headers["Content-Security-Policy"]
+        csp = r.headers["Content-Security-Policy"]
+        assert "script-src 'none'" in csp and "worker-src 'none'" in csp
+        assert "sandbox allow-forms;" in csp and "connect-src 'none'" in csp
+        assert "form-action http://" in csp
         assert r.headers["Referrer-Policy"] == "no-referrer"
-        assert b'id="mirrorkit-banner"' in r.data and b"Archived copy" in r.data
+        # safe mode: nothing injected, no banner inside the archived page (it lives outside)
+        assert b"mirrorkit-banner" not in r.data and b"mirrorkit replay" not in r.data
         # nothing in the page still points at the live origins (the site and its partner host)
         for attr in re.findall(rb'(?:src|href|action|srcset)="([^"]*)"', r.data):
             assert not attr.startswith(live), (url, attr)
 
 
 def test_gbk_page_keeps_its_charset(sample_bundle: Any, sample: Any) -> None:
-    _app, client = sample
-    r = client.get(replay(None, sample_bundle.expected["gbk_page"]))
+    app, client = sample
+    r = client.get(replay(app, sample_bundle.expected["gbk_page"]))
     assert r.headers["Content-Type"].lower().endswith("charset=gbk")
     assert "<title>新闻简报：流域村民的证词</title>" in r.data.decode("gbk")
 
 
 def test_requisites_byte_for_byte_and_css_rewritten(sample_bundle: Any, sample: Any) -> None:
-    _app, client = sample
+    app, client = sample
     site = sample_bundle.expected["pages"][0]
     for url in sample_bundle.expected["requisites"]:
-        r = client.get(replay(None, url))
+        r = client.get(replay(app, url))
         assert r.status_code == 200, url
-    logo = client.get(replay(None, site + "img/logo.png"))
+    logo = client.get(replay(app, site + "img/logo.png"))
     assert logo.data == (SITE_ROOT / "img" / "logo.png").read_bytes()
     assert logo.headers["Content-Type"] == "image/png"
-    part = client.get(replay(None, site + "img/logo.png"), headers={"Range": "bytes=0-7"})
-    assert part.status_code == 206 and part.data == logo.data[:8]
-    css = client.get(replay(None, site + "css/main.css"))  # captured gzip + chunked
+    css = client.get(replay(app, site + "css/main.css"))  # captured gzip + chunked
     assert "Content-Encoding" not in css.headers
-    assert '@import url("/sample/' in css.data.decode()
+    assert f'@import url("/{secret(app)}/' in css.data.decode()
     assert "url('../img/bg-paper.png')" not in css.data.decode()
-    raw = client.get(f"/sample/20300101000000id_/{site}css/main.css")  # id_: as archived
+    raw = client.get(f"/{secret(app)}/20300101000000id_/{site}css/main.css")  # as archived
     assert raw.headers.get("Content-Encoding") == "gzip"
 
 
 def test_redirect_not_archived_and_closest(sample_bundle: Any, sample: Any) -> None:
-    _app, client = sample
+    app, client = sample
     old, new = next(iter(sample_bundle.expected["redirects"].items()))
-    r = client.get(replay(None, old))
+    r = client.get(replay(app, old))
     assert r.status_code == 301 and r.headers["Location"].endswith("/" + new)
-    assert r.headers["Location"].startswith("/sample/")
-    r = client.get(replay(None, sample_bundle.expected["external_links"][0]))
+    assert r.headers["Location"].startswith(f"/{secret(app)}/")
+    r = client.get(replay(app, sample_bundle.expected["external_links"][0]))
     assert r.status_code == 404 and "Not in this archive" in r.get_data(as_text=True)
-    r = client.get("/sample/1990/" + sample_bundle.expected["pages"][0] + "about.html")
+    r = client.get(replay(app, sample_bundle.expected["pages"][0] + "about.html", ts="1990"))
     assert r.status_code == 200  # closest in time, however far
-    r = client.get("/sample/main")
+    r = app.test_client().get("/sample/main")
     assert r.status_code == 302 and "/sample/" in r.headers["Location"]
 
 
 def test_lists_search_and_json(sample: Any) -> None:
-    _app, client = sample
+    from serve import Drop
+
+    app, _content = sample
+    client = app.test_client()
     home = client.get("/").get_data(as_text=True)
     assert "Lantern sample" in home and "signer not in your trust store" in home
     assert "verified, trusted" not in home
@@ -107,8 +122,9 @@ def test_lists_search_and_json(sample: Any) -> None:
     assert client.get("/sample/pages.json?q=zzqx").get_json() == []
     hits = client.get("/sample/pages.json?q=petition").get_json()
     assert any(h["url"].endswith("petition.html") for h in hits)
-    # DNS rebinding: a foreign host name pointed at 127.0.0.1 must not read the archive
-    assert client.get("/bundles.json", headers={"Host": "evil.example:8090"}).status_code == 421
+    # DNS rebinding: a foreign host name pointed at 127.0.0.1 gets no answer at all
+    with pytest.raises(Drop):
+        client.get("/bundles.json", headers={"Host": "evil.example:8090"})
     assert client.get("/bundles.json", headers={"Host": "127.0.0.1:8090"}).status_code == 200
     info = client.get("/bundles.json").get_json()[0]
     assert info["state"] == "untrusted" and info["trusted"] is False and info["pages"] >= 16
@@ -118,8 +134,8 @@ def test_trusted_when_fingerprint_given(sample_bundle: Any) -> None:
     app, client = client_for(sample_bundle.path, fingerprint=sample_bundle.fingerprint)
     assert app.extensions["mirrorkit"].bundles[0].state == "trusted"
     assert "verified, trusted signer" in client.get("/").get_data(as_text=True)
-    page = client.get(replay(None, sample_bundle.pages[0])).data
-    assert b'data-state="trusted"' in page
+    page = client.get("/sample/20300101000000/" + sample_bundle.pages[0]).data
+    assert b'data-state="trusted"' in page and b"<iframe" in page
     app.extensions["mirrorkit"].close()
 
 
@@ -131,12 +147,18 @@ def test_damaged_record_shown_as_damaged_others_still_work(sample_bundle: Any,
     app, client = client_for(bad)
     b = app.extensions["mirrorkit"].bundles[0]
     assert b.state == "failed" and "hash" in b.reason.lower()
-    r = client.get(replay(None, site + "about.html"))
+    content = content_for(app)
+    r = content.get(replay(app, site + "about.html"))
     assert r.status_code == 502 and "This record is damaged" in r.get_data(as_text=True)
     assert b"About Lantern" not in r.data
-    ok = client.get(replay(None, site + "contact.html"))
-    assert ok.status_code == 200 and b'data-state="failed"' in ok.data
-    assert b"VERIFICATION FAILED" in ok.data
+    ok = content.get(replay(app, site + "contact.html"))
+    assert ok.status_code == 200
+    # A failed bundle is not replayed unless asked, then under the red verdict, scripts off.
+    page = client.get("/sample/20300101000000/" + site + "contact.html").data
+    assert b"<iframe" not in page and b"failed verification" in page
+    asked = client.get("/sample/~failed/20300101000000/" + site + "contact.html").data
+    assert b"<iframe" in asked and b'data-state="failed"' in asked
+    assert b"verification FAILED" in asked and b'sandbox="allow-forms"' in asked
     app.extensions["mirrorkit"].close()
 
 
@@ -175,6 +197,7 @@ def test_unreadable_file_listed_as_failed(tmp_path: Path, sample_bundle: Any) ->
     assert states == {"junk": "failed", "sample": "untrusted"}
     assert client.get("/").status_code == 200
     assert client.get("/junk/20200101000000/http://x.org/").status_code == 502
+    assert "junk" not in app.extensions["mirrorkit"].content_apps  # nothing to replay
     app.extensions["mirrorkit"].close()
 
 
@@ -183,23 +206,25 @@ def test_iana_with_revisits(interop: Path, tmp_path: Path) -> None:
     key = generate_key("IANA test")
     wacz = create_bundle([interop / "iana.warc.gz"], tmp_path / "iana.wacz", key=key,
                          title="IANA", text=True)
-    app, client = client_for(wacz)
-    page = client.get("/iana/20140126200624/http://www.iana.org/")
+    app, _reader = client_for(wacz)
+    client = content_for(app, "iana")
+    page = client.get(f"/{secret(app, 'iana')}/20140126200624/http://www.iana.org/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    css_url = re.search(r'href="(/iana/[^"]+screen\.css)"', html).group(1)
+    css_url = re.search(r'href="(/[^/"]+/[^"]+screen\.css)"', html).group(1)
     css = client.get(css_url)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
-    fonts = re.findall(r'url\("?(/iana/[^")]+\.(?:ttf|otf))', css.get_data(as_text=True))
+    fonts = re.findall(r'url\("?(/[^/")]+/[^")]+\.(?:ttf|otf))', css.get_data(as_text=True))
     ok_fonts = [f for f in fonts if client.get(f).status_code == 200]
     assert len(ok_fonts) >= 3
     # a later capture of the font is a revisit: it resolves to the original payload
-    direct = client.get("/iana/20140126200625id_/http://www.iana.org/_css/2013.1/fonts/"
+    s = secret(app, "iana")
+    direct = client.get(f"/{s}/20140126200625id_/http://www.iana.org/_css/2013.1/fonts/"
                         "OpenSans-Bold.ttf").data
-    revisit = client.get("/iana/20140126201240id_/http://www.iana.org/_css/2013.1/fonts/"
+    revisit = client.get(f"/{s}/20140126201240id_/http://www.iana.org/_css/2013.1/fonts/"
                          "OpenSans-Bold.ttf")
     assert revisit.status_code == 200 and revisit.data == direct and len(direct) > 100_000
-    img = re.search(r'src="(/iana/[^"]+\.(?:svg|png))"', html).group(1)
+    img = re.search(r'src="(/[^/"]+/[^"]+\.(?:svg|png))"', html).group(1)
     assert client.get(img).status_code == 200
     app.extensions["mirrorkit"].close()
 
@@ -266,11 +291,11 @@ def test_brotli_decoded_for_rewriting_or_passed_through(tmp_path: Path,
     from mirrorkit.formats import http
 
     wacz = _brotli_bundle(tmp_path)
-    app, client = client_for(wacz)
-    url = "/br/2030/http://br.example/s.css"
-    r = client.get(url)
+    app, _reader = client_for(wacz)
+    url = f"/{secret(app, 'br')}/2030/http://br.example/s.css"
+    r = content_for(app, "br").get(url)
     assert "Content-Encoding" not in r.headers
-    assert b"url('/br/" in r.data
+    assert f"url('/{secret(app, 'br')}/".encode() in r.data
     # The kit's Python lacks the compiled brotli module (tests/test_interop_brotli.py runs the
     # real zipapp): a style sheet that needs rewriting is then refused by name, never a 500,
     # and the bytes as archived (id_) go out with their Content-Encoding for the browser.
@@ -278,10 +303,11 @@ def test_brotli_decoded_for_rewriting_or_passed_through(tmp_path: Path,
         raise http.DecoderMissing("no brotli decoder here")
 
     monkeypatch.setattr(http, "_brotli", no_brotli)
-    app2, client2 = client_for(wacz)
-    r = client2.get(url)
+    app2, _reader2 = client_for(wacz)
+    content2 = content_for(app2, "br")
+    r = content2.get(f"/{secret(app2, 'br')}/2030/http://br.example/s.css")
     assert r.status_code == 501 and b"cannot be decoded here" in r.data
-    r = client2.get("/br/2030id_/http://br.example/s.css")
+    r = content2.get(f"/{secret(app2, 'br')}/2030id_/http://br.example/s.css")
     assert r.headers["Content-Encoding"] == "br" and r.status_code == 200
     for a in (app, app2):
         a.extensions["mirrorkit"].close()
@@ -320,9 +346,10 @@ def test_url_agnostic_revisit_across_warcs(interop: Path, tmp_path: Path) -> Non
     wacz = create_bundle([interop / "example-url-agnostic-orig.warc.gz",
                           interop / "example-url-agnostic-revisit.warc.gz"],
                          tmp_path / "ua.wacz", key=generate_key("ua test"))
-    app, client = client_for(wacz)
-    revisit = client.get("/ua/2013/http://example.com/")  # a revisit of another URL
-    original = client.get("/ua/2013/http://example.iana.org/")
+    app, _reader = client_for(wacz)
+    client, s = content_for(app, "ua"), secret(app, "ua")
+    revisit = client.get(f"/{s}/2013/http://example.com/")  # a revisit of another URL
+    original = client.get(f"/{s}/2013/http://example.iana.org/")
     assert revisit.status_code == original.status_code == 200
     assert b"Example Domain" in revisit.data
     app.extensions["mirrorkit"].close()

@@ -6,7 +6,7 @@ import pytest
 
 from mirrorkit.formats.charset import html_charset as sniff_charset
 from mirrorkit.formats.timestamps import to14
-from serve.inject import banner, shim_script
+from serve.inject import client_scripts, shim_script
 from serve.rewrite_css import rewrite_css
 from serve.rewrite_html import rewrite_html, rewrite_refresh, rewrite_srcset
 from serve.search import SearchIndex, query_tokens, tokens
@@ -139,12 +139,11 @@ def test_replay_paths() -> None:
 
 
 def test_injected_markup_is_ascii_and_escaped() -> None:
-    html = banner(state="untrusted", publisher="灯笼 <Watch>", fingerprint="AB12 " * 16,
-                  captured="2026-01-01", original_url="http://ex.org/?a=<b>", bundle_href="/b/")
-    assert html.isascii() and "&lt;Watch&gt;" in html and "&#28783;" in html
-    assert "position:fixed" in html and "Archived copy" in html
     script = shim_script(P, "/b/", "http://ex.org/</script><script>alert(1)//")
     assert script.isascii() and script.count("</script>") == 1
+    assert "RTCPeerConnection" in script  # WebRTC removal comes first
+    both = client_scripts(P, "http://ex.org/\u2028</script>")
+    assert both.isascii() and both.startswith(script.split("(function mk")[0])
 
 
 def test_search_latin_and_chinese() -> None:

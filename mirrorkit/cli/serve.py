@@ -23,18 +23,23 @@ import click
 @click.option("--fingerprint", metavar="FP",
               help="Treat a bundle signed by this key fingerprint as trusted (as read from "
                    "the publisher's printed card).")
+@click.option("--scripts", is_flag=True,
+              help="Let archived pages run their scripts (off by default), still confined to "
+                   "their own bundle; only once a bundle has verified, never for a failed one.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON lines: first the addresses, then each bundle's verification "
                    "result as it finishes.")
 def command(bundles: Tuple[Path, ...], host: str, port: int, lan: bool, open_browser: bool,
-            fingerprint: Optional[str], as_json: bool) -> int:
+            fingerprint: Optional[str], scripts: bool, as_json: bool) -> int:
     """Serve WACZ bundles for offline reading, with no request leaving this machine.
 
     Each bundle is verified in the background (signature, file hashes) and every record is
-    checked against its digest before it is shown. Pages carry a small banner saying who
-    published the archive, whether it verified, and when the page was captured. Replay
-    addresses look like http://127.0.0.1:8090/<bundle>/<timestamp>/<original-url>; the raw
-    file is at /<bundle>.wacz (for ReplayWeb.page).
+    checked against its digest before it is shown. Each page is shown in a reader page whose
+    bar says who published the archive, whether it verified, and when the page was captured;
+    the archived page itself runs in a sandboxed frame on another origin, with its scripts off
+    unless --scripts. Replay addresses look like
+    http://127.0.0.1:8090/<bundle>/<timestamp>/<original-url>; the raw file is at
+    /<bundle>.wacz (for ReplayWeb.page).
 
     \b
     Examples:
@@ -46,16 +51,23 @@ def command(bundles: Tuple[Path, ...], host: str, port: int, lan: bool, open_bro
     """
     from serve.server import start_server
 
-    server = start_server(bundles, host=host, port=port, lan=lan, fingerprint=fingerprint)
+    server = start_server(bundles, host=host, port=port, lan=lan, fingerprint=fingerprint,
+                          scripts=scripts)
     if as_json:
-        click.echo(json.dumps({"url": server.url, "lan": server.lan_urls, "bundles": [
-            {"name": b.name, "file": str(b.path)} for b in server.bundles]}))
+        click.echo(json.dumps({"url": server.url, "lan": server.lan_urls, "scripts": scripts,
+                               "bundles": [
+            {"name": b.name, "file": str(b.path),
+             "content": server.content_url(b.name) if b.content_port else None}
+            for b in server.bundles]}))
     else:
         click.echo(f"Serving {len(server.bundles)} bundle(s) at {server.url}")
         if lan and not server.lan_urls:
             click.echo("No network address found: is this computer on a Wi-Fi or LAN?")
         for line in server.lan_lines("On this network"):
             click.echo(line)
+        if scripts:
+            click.echo("Archived scripts will run (--scripts), each bundle confined to its own "
+                       "origin, once it has verified.")
         click.echo("Verifying each bundle in the background; press Ctrl+C to stop.")
     _report_in_background(server, as_json)
     server.serve_forever(open_browser)

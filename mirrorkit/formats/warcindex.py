@@ -17,7 +17,7 @@ from mirrorkit.formats.surt import surt_key
 
 __all__ = ["iter_warc_entries"]
 
-_INDEXED_TYPES = ("response", "revisit", "resource", "metadata")
+_INDEXED_TYPES = ("response", "revisit", "resource", "metadata", "conversion")
 
 
 def iter_warc_entries(stream: IO[bytes], filename: str,

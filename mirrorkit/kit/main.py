@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lan", action="store_true",
                         help="also accept phones and computers on this Wi-Fi or hotspot")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--scripts", action="store_true",
+                        help="let archived pages run their scripts (off by default; only for "
+                             "verified archives) 允许存档页面运行脚本（默认关闭）")
     parser.add_argument("--check", action="store_true",
                         help="only verify the archives, print the result and exit")
     return parser
@@ -149,7 +152,7 @@ def _serve(paths: Sequence[Path], args: argparse.Namespace) -> int:
     # The app verifies every bundle in the background (one pass over each file) and never
     # replays a failed one as good; we print its verdicts as they come.
     server = start_server([str(p) for p in paths], port=args.port, lan=args.lan,
-                          fingerprint=args.fingerprint)
+                          fingerprint=args.fingerprint, scripts=args.scripts)
     _say(f"Serving at 正在提供: {server.url}")
     for line in server.lan_lines("On this network 局域网地址"):
         _say(line)
