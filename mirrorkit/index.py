@@ -32,7 +32,7 @@ MAX_IDX_BYTES = 64 * 1024 * 1024
 MAX_BLOCK_BYTES = 16 * 1024 * 1024
 MAX_INFLATED_BLOCK = 128 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
-_INDEXED_TYPES = ("response", "revisit", "resource", "metadata")
+_INDEXED_TYPES = ("response", "revisit", "resource", "metadata", "conversion")
 
 
 class CdxjEntry:
