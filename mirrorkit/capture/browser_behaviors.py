@@ -11,7 +11,8 @@ from typing import Any, Callable, List
 from mirrorkit.capture.browser_launch import page_script as _js
 
 QUIET_FOR = 0.5  # seconds with no request in flight
-SCROLL_ROUNDS = 40
+SCROLL_STEPS = 200
+STILL_FOR = 1.0  # seconds at the bottom without growth before scrolling stops
 CLICKS = 12  # at most this many clicks per page
 CLICKS_PER_CONTROL = 6
 
@@ -37,31 +38,39 @@ async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: 
     return False
 
 
+async def _scroll(page: Any, busy: Callable[[], int], last: Callable[[], float],
+                  until: float) -> None:
+    # Down a screen at a time; at the bottom, wait for the page to grow; stop when it stayed
+    # the same for STILL_FOR seconds (or the time is up).
+    previous = None
+    since = time.monotonic()
+    for _ in range(SCROLL_STEPS):
+        if time.monotonic() >= until:
+            return
+        bottom, height, count = await page.evaluate(SCROLL_JS)
+        await asyncio.sleep(0.15)  # let observers fire and fetches start
+        await wait_quiet(busy, last, min(until, time.monotonic() + 5), 0.3)
+        if not bottom:
+            continue
+        if (height, count) != previous:
+            previous, since = (height, count), time.monotonic()
+        elif time.monotonic() - since >= STILL_FOR:
+            return
+        else:
+            await asyncio.sleep(0.1)
+
+
 async def run_behaviors(page: Any, names: List[str], click_selector: str,
                         busy: Callable[[], int], last: Callable[[], float], until: float) -> int:
-    """Run the chosen behaviours in order; return how many ran. Raises nothing that the caller
-    must handle beyond Playwright errors of a page that went away."""
+    """Run the chosen behaviours in order; return how many ran. Raises Playwright's errors when
+    the page goes away."""
     ran = 0
     if "quiet" in names:
         await wait_quiet(busy, last, until)
         ran += 1
     if "scroll" in names and time.monotonic() < until:
         ran += 1
-        same = 0
-        previous = None
-        for _ in range(SCROLL_ROUNDS):
-            if time.monotonic() >= until:
-                break
-            size = await page.evaluate(SCROLL_JS)
-            await asyncio.sleep(0.1)  # let observers fire and fetches start
-            await wait_quiet(busy, last, min(until, time.monotonic() + 5), 0.3)
-            if size == previous:
-                same += 1
-                if same >= 2:
-                    break
-            else:
-                same = 0
-            previous = size
+        await _scroll(page, busy, last, until)
     if "click" in names and time.monotonic() < until:
         ran += 1
         for _ in range(CLICKS):
@@ -70,11 +79,11 @@ async def run_behaviors(page: Any, names: List[str], click_selector: str,
             clicked = await page.evaluate(FIND_CLICKABLE_JS, [click_selector, CLICKS_PER_CONTROL])
             if not clicked:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.15)
             await wait_quiet(busy, last, min(until, time.monotonic() + 5), 0.3)
             await page.evaluate(CLICK_SETTLED_JS)
-            # content a click added may itself load more when scrolled to
-            if "scroll" in names:
-                await page.evaluate(SCROLL_JS)
-                await wait_quiet(busy, last, min(until, time.monotonic() + 3), 0.3)
+            if "scroll" in names:  # what a click added may load more when scrolled to
+                await _scroll(page, busy, last, until)
+    if ran:
+        await wait_quiet(busy, last, until)
     return ran
