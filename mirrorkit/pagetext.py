@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from mirrorkit.index import timestamp_seconds
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
+SNAPSHOT = "urn:snapshot:"  # a browser capture's rendered page (conversion record)
 MAX_HTML_BYTES = 8 * 1024 * 1024
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
@@ -162,7 +163,8 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
             continue
         seen_sources.add(id(source))
         own = [w for w in warcs if w.source is source]
-        found = [h for w in own for h in w.html]
+        found = [h for w in own for h in w.html if not h.get("snapshot")]
+        snaps = [h for w in own for h in w.html if h.get("snapshot")]
         urls = {e.url for w in own for e in w.entries}
         # A page stored as a revisit gets its title and text from the record it duplicates.
         by_digest = {h["digest"]: h for h in found if h.get("digest")}
@@ -181,6 +183,7 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
                         "title": listed.get("title") or (match or {}).get("title") or url}
                 if text and match and match.get("text"):
                     page["text"] = match["text"]
+                _snapshot_text(page, snaps, url, ts)
                 pages.append(page)
         else:
             for html in sorted(found, key=lambda h: h["timestamp"]):
@@ -188,10 +191,19 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
                         "title": html.get("title") or html["url"]}
                 if text and html.get("text"):
                     page["text"] = html["text"]
+                _snapshot_text(page, snaps, html["url"], html["timestamp"])
                 pages.append(page)
     for page in pages:
         page["id"] = hashlib.sha1(f"{page['ts']}/{page['url']}".encode()).hexdigest()[:22]
     return pages
+
+
+def _snapshot_text(page: Dict[str, Any], snaps: List[Dict[str, Any]], url: str,
+                   ts: Optional[str]) -> None:
+    # A browser capture's snapshot holds the text scripts built: it wins over the raw HTML's.
+    snap = _closest_html(snaps, url, ts)
+    if snap and snap.get("text"):
+        page["text"] = snap["text"]
 
 
 def _closest_html(found: List[Dict[str, Any]], url: str,

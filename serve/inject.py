@@ -59,7 +59,27 @@ def shim_script(prefix: str, bundle_prefix: str, original_url: str) -> str:
         # JSON is valid JS; escaping '<' and non-ASCII keeps it inert inside <script> in any charset
         return json.dumps(value).replace("<", "\\u003c")
 
-    return _SHIM % {"prefix": js(prefix), "bundle": js(bundle_prefix), "orig": js(original_url)}
+    shim = _SHIM % {"prefix": js(prefix), "bundle": js(bundle_prefix), "orig": js(original_url)}
+    return shim + client_rewrite_script(prefix, original_url)  # mirrorkit issue 13 hook
+
+
+# --- mirrorkit issue 13: client-side rewriting of URLs that page scripts set --------------------
+# A minimal hook for today's server; the safe-replay frame (issue 10) carries it over. The script
+# (static/client_rewrite.js) is inlined, so it runs before the page's own scripts.
+_CLIENT_REWRITE = None
+
+
+def client_rewrite_script(prefix: str, page_url: str) -> str:
+    """``<script>`` setting ``window.__MK_REWRITE`` and running static/client_rewrite.js."""
+    global _CLIENT_REWRITE
+    if _CLIENT_REWRITE is None:
+        from pathlib import Path
+
+        _CLIENT_REWRITE = (Path(__file__).parent / "static" / "client_rewrite.js").read_text(
+            "utf-8").replace("</script", "<\\/script")
+    conf = json.dumps({"prefix": prefix, "pageUrl": page_url}).replace("<", "\\u003c")
+    conf = conf.encode("ascii", "backslashreplace").decode("ascii")
+    return "<script>window.__MK_REWRITE=" + conf + ";\n" + _CLIENT_REWRITE + "</script>"
 
 
 def banner(

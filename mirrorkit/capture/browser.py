@@ -65,7 +65,11 @@ class BrowserRun:
         self.thread.join(timeout)
 
     def close(self) -> None:
-        """Free the pools and the dead-end proxy (the browser is closed by its thread)."""
+        """Free the pools and the dead-end proxy (the browser is closed by its thread); say in
+        crawl.log how many connections got past the interception (and were refused)."""
+        if self.dead_end.escaped:
+            self.c.rec.note("-", f"browser: {self.dead_end.escaped} connection(s) escaped the "
+                                 "interception (WebSocket, ...) and were refused")
         self.fetch_pool.shutdown(wait=False, cancel_futures=True)
         self.wait_pool.shutdown(wait=False, cancel_futures=True)
         self.dead_end.close()

@@ -177,6 +177,7 @@ class SampleSite:
             "external_links": [o + p for p in PARTNER_LINKS],
             "js_pages": [u + p for p in JS_PAGES],
             "js_requisites": [u + p for p in JS_REQUISITES],
+            "js_disallowed": [u + "private/draft-posts.json"],
             "blog": u + "blog/",
         }
 

@@ -106,6 +106,10 @@
     }).catch(function () {});
   }
 
+  // Drafts sit under /private/, which robots.txt closes to crawlers: a polite capture skips it.
+  fetch("../private/draft-posts.json").then(function (r) { return r.ok ? r.json() : null; })
+    .catch(function () { return null; });
+
   // Live notes over a WebSocket: not archivable; the capture must not let it go direct.
   try {
     var ws = new WebSocket(SITE.replace(/^http/, "ws") + "ws/live");
