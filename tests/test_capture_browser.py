@@ -319,3 +319,15 @@ def test_bundle_indexes_the_snapshot_and_takes_page_text_from_it(
     assert captures.expected["js_pages"][0] in pages
     text = pages[blog].get("text", "")
     assert "第一口井" in text and "The first well" in text  # JavaScript-built text, searchable
+
+
+def test_demo_makes_a_browser_capture_when_chromium_is_found(tmp_path: Path) -> None:
+    from mirrorkit.demo import run_demo
+
+    lines: List[str] = []
+    result = run_demo(tmp_path / "demo", serve=False, say=lines.append)
+    assert result.kind == "browser"
+    assert "with a browser capture" in lines[1]
+    blog_pages = [p for p in (result.capture / "pages.jsonl").read_text("utf-8").splitlines()
+                  if "blog/archive.html" in p]
+    assert blog_pages  # found only through the script-built menu
