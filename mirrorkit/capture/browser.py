@@ -124,7 +124,7 @@ class Tab:
         self.task: Optional[Task] = None
         self.allowed: Set[str] = set()
         self.doc: Optional[Outcome] = None
-        self.busy = 0
+        self.pending: Dict[int, int] = {}  # requests in flight, by page generation
         self.last = 0.0
         self.requests = 0
 
@@ -178,7 +178,8 @@ class Tab:
             return  # recorded already (resume) or being captured by another tab
         self.gen += 1
         self.task, self.allowed, self.doc = task, {task.url}, None
-        self.requests, self.busy, self.last = 0, 0, time.monotonic()
+        self.requests, self.last = 0, time.monotonic()
+        gen = self.gen
         timeout = self.opts.page_timeout
         timed_out = False
         try:
@@ -197,7 +198,8 @@ class Tab:
         try:
             await self.page.evaluate(MARK_SHEETS_JS)
             behaviors = await run_behaviors(self.page, self.opts.behaviors,
-                                            self.opts.click_selector, lambda: self.busy,
+                                            self.opts.click_selector,
+                                            lambda: self.pending.get(gen, 0),
                                             lambda: self.last, until)
             links: List[str] = await self.page.evaluate(LINKS_JS)
             snap: Dict[str, Any] = await asyncio.wait_for(self.page.evaluate(SNAPSHOT_JS),
@@ -265,7 +267,7 @@ class Tab:
         req = ev["request"]
         url = req["url"]
         gen = self.gen
-        self.busy += 1
+        self.pending[gen] = self.pending.get(gen, 0) + 1
         try:
             if req.get("method", "GET") != "GET":
                 self.c.rec.note(url, f"browser: {req.get('method')} request not fetched "
@@ -297,7 +299,9 @@ class Tab:
         except Exception:
             await self._fail(rid, "Failed")
         finally:
-            self.busy -= 1
+            left = self.pending[gen] = self.pending[gen] - 1
+            if not left:
+                del self.pending[gen]
             self.last = time.monotonic()
 
     async def _document(self, rid: str, url: str, task: Task, gen: int, deadline: float) -> None:

@@ -5,14 +5,16 @@ controls a bounded number of times. Then the links of the live DOM are read."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, Callable, List
 
 from mirrorkit.capture.browser_launch import page_script as _js
 
-QUIET_FOR = 0.5  # seconds with no request in flight
+QUIET_FOR = 0.4  # seconds with no request in flight
 SCROLL_STEPS = 200
-STILL_FOR = 1.0  # seconds at the bottom without growth before scrolling stops
+STEP_PAUSE = 0.03  # after each scroll step and its frames, for the requests they start
+BOTTOM_QUIET = 0.4  # at the bottom: quiet this long before deciding the page stopped growing
 CLICKS = 12  # at most this many clicks per page
 CLICKS_PER_CONTROL = 6
 
@@ -24,40 +26,50 @@ FIND_CLICKABLE_JS = _js("click.js")
 CLICK_SETTLED_JS = _js("click_settled.js")
 
 SCROLL_JS = _js("scroll.js")
+FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => r()))"
+SIZE_JS = """() => [(document.scrollingElement || document.documentElement).scrollHeight,
+  document.getElementsByTagName("*").length]"""
 
 LINKS_JS = _js("links.js")
 
 
 async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: float,
-                     quiet_for: float = QUIET_FOR) -> bool:
-    """Wait until no request of the page is in flight for `quiet_for` s, or `until`."""
+                     quiet_for: float = QUIET_FOR, since: float = 0.0) -> bool:
+    """Wait until no request of the page is in flight and none ended for `quiet_for` s (counted
+    from `since` at the earliest), or until `until`."""
     while time.monotonic() < until:
-        if busy() == 0 and time.monotonic() - last() >= quiet_for:
+        if busy() == 0 and time.monotonic() - max(last(), since) >= quiet_for:
             return True
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
     return False
+
+
+async def _frames(page: Any) -> None:
+    # One animation frame: the page has rendered since the scroll, so intersection observers
+    # and lazy images have seen it (their callbacks are queued before our next command); a busy
+    # machine may take longer than any fixed pause would allow.
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(page.evaluate(FRAMES_JS), 2.0)
 
 
 async def _scroll(page: Any, busy: Callable[[], int], last: Callable[[], float],
                   until: float) -> None:
-    # Down a screen at a time; at the bottom, wait for the page to grow; stop when it stayed
-    # the same for STILL_FOR seconds (or the time is up).
-    previous = None
-    since = time.monotonic()
+    # Down a screen at a time, letting the page render and finish what each step started; at
+    # the bottom, wait a moment for the network to go quiet, stop when the page did not grow.
     for _ in range(SCROLL_STEPS):
         if time.monotonic() >= until:
             return
         bottom, height, count = await page.evaluate(SCROLL_JS)
-        await asyncio.sleep(0.15)  # let observers fire and fetches start
-        await wait_quiet(busy, last, min(until, time.monotonic() + 5), 0.3)
+        await _frames(page)
+        now = time.monotonic()
+        await wait_quiet(busy, last, min(until, now + 5), STEP_PAUSE, now)
         if not bottom:
             continue
-        if (height, count) != previous:
-            previous, since = (height, count), time.monotonic()
-        elif time.monotonic() - since >= STILL_FOR:
-            return
-        else:
-            await asyncio.sleep(0.1)
+        now = time.monotonic()
+        await _frames(page)
+        await wait_quiet(busy, last, min(until, now + 5), BOTTOM_QUIET, now)
+        if await page.evaluate(SIZE_JS) == [height, count]:
+            return  # the page did not grow while the network went quiet: the end
 
 
 async def run_behaviors(page: Any, names: List[str], click_selector: str,
@@ -84,6 +96,5 @@ async def run_behaviors(page: Any, names: List[str], click_selector: str,
             await page.evaluate(CLICK_SETTLED_JS)
             if "scroll" in names:  # what a click added may load more when scrolled to
                 await _scroll(page, busy, last, until)
-    if ran:
-        await wait_quiet(busy, last, until)
+    await wait_quiet(busy, last, until)  # what the last step started
     return ran
