@@ -116,8 +116,13 @@ def make_server(n: int, delay: float) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a browser cancels requests when it moves on: not worth a traceback
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.request_queue_size = 128
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
