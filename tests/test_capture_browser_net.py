@@ -137,7 +137,7 @@ def via_proxy() -> Iterator[_ViaProxy]:
     proxy.server_close()
 
 
-def test_all_traffic_goes_through_the_proxy_websockets_included(
+def test_all_traffic_goes_through_the_proxy_websockets_never_direct(
         tmp_path: Path, via_proxy: _ViaProxy) -> None:
     have_browser()
     with SampleSite() as site:
@@ -150,8 +150,8 @@ def test_all_traffic_goes_through_the_proxy_websockets_included(
     assert len(log) > 15
     direct = [(path, via) for path, _host, via in log if via != "1.1 test-proxy"]
     assert direct == []
-    # the page's WebSocket (not interceptable) went through the proxy, not direct
-    assert any(path == "/ws/live" for path, _h, _v in log)
+    # the page's WebSocket (which CDP cannot pause) did not go direct: it was refused
+    assert not any(path == "/ws/live" for path, _h, _v in log)
     # robots.txt came through the proxy and was obeyed for the script's request
     assert not any(path.startswith("/private/") for path, _h, _v in log)
     urls = set(_responses(tmp_path / "p"))
@@ -166,11 +166,13 @@ def test_without_proxy_nothing_escapes_the_fetcher(tmp_path: Path) -> None:
         assert main(["capture", site.url + "blog/", "-o", str(tmp_path / "n"), "--browser",
                      "--depth", "0", "--quiet"]) == 0
         paths = [path for path, _h, _v in site.via_log]
+        netloc = site.url.split("/")[2]
     assert "/ws/live" not in paths
     fetched = Counter(paths)
     assert [p for p, n in fetched.items() if n > 1] == []  # each URL fetched once, by us
     log = (tmp_path / "n" / "crawl.log").read_text("utf-8")
     assert "escaped the interception" in log
+    assert f"CONNECT {netloc}" in log  # named: the page's WebSocket, refused at the dead end
 
 
 # -- a page that never finishes loading ------------------------------------------------------

@@ -68,8 +68,9 @@ class BrowserRun:
         """Free the pools and the dead-end proxy (the browser is closed by its thread); say in
         crawl.log how many connections got past the interception (and were refused)."""
         if self.dead_end.escaped:
+            seen = "; ".join(dict.fromkeys(self.dead_end.targets))
             self.c.rec.note("-", f"browser: {self.dead_end.escaped} connection(s) escaped the "
-                                 "interception (WebSocket, ...) and were refused")
+                                 f"interception and were refused ({seen or 'unknown'})")
         self.fetch_pool.shutdown(wait=False, cancel_futures=True)
         self.wait_pool.shutdown(wait=False, cancel_futures=True)
         self.dead_end.close()
@@ -89,7 +90,10 @@ class BrowserRun:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=self.executable, headless=True, args=ARGS,
-                proxy=proxy_setting(self.opts.proxy, self.dead_end.port),  # type: ignore[arg-type]
+                # always the dead end, even with --proxy: the crawler's fetcher carries every page
+                # request through --proxy, and what the browser would send on its own (Chromium's
+                # update and account checks, WebSockets) is refused rather than sent via Tor
+                proxy=proxy_setting(self.dead_end.port),  # type: ignore[arg-type]
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False,
                 timeout=max(30_000, self.opts.page_timeout * 1000))
             try:

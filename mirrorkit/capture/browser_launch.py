@@ -2,9 +2,10 @@
 
 Never Playwright's own browser download: `--chromium PATH`, else the usual install paths. The
 browser gets a fresh temporary profile (Playwright's non-persistent launch), no background,
-update, sync, safe-browsing or metrics traffic, and a proxy that leads nowhere (a local listener
-that closes every connection) or to `--proxy`: whatever escapes the interception fails instead
-of going direct. Loopback is proxied too (`<-loopback>`), so a local test site proves it.
+update, sync, safe-browsing or metrics traffic (what Chromium still sends, e.g. its component
+updater, is refused), and a proxy that leads nowhere (a local listener that closes every
+connection), with or without `--proxy`: whatever escapes the interception fails instead of going
+direct or through Tor. Loopback is proxied too (`<-loopback>`), so a local test site proves it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
-from urllib.parse import unquote, urlsplit
 
 from mirrorkit.errors import CaptureError
 
@@ -35,8 +35,11 @@ ARGS = [
     "--disable-extensions", "--disable-client-side-phishing-detection",
     "--safebrowsing-disable-auto-update", "--disable-domain-reliability", "--no-pings",
     "--disable-breakpad", "--metrics-recording-only", "--disable-gpu", "--mute-audio",
-    "--disable-features=SafeBrowsing,OptimizationHints,MediaRouter,Translate,"
-    "InterestFeedContentSuggestions,AutofillServerCommunication,CertificateTransparencyComponentUpdater,"
+    "--disable-component-extensions-with-background-pages", "--no-service-autorun",
+    "--password-store=basic", "--use-mock-keychain", "--disable-sync-preferences",
+    "--disable-features=SafeBrowsing,OptimizationHints,MediaRouter,DialMediaRouteProvider,"
+    "Translate,InterestFeedContentSuggestions,AutofillServerCommunication,"
+    "CertificateTransparencyComponentUpdater,NetworkTimeServiceQuerying,"
     "IsolateOrigins,site-per-process",
     # frames of other sites stay in the page's process, so one CDP session intercepts them
     "--disable-site-isolation-trials",
@@ -106,6 +109,7 @@ class DeadEnd:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.escaped = 0
+        self.targets: List[str] = []
         self._thread = threading.Thread(target=self._loop, name="dead-end-proxy", daemon=True)
         self._thread.start()
 
@@ -116,6 +120,13 @@ class DeadEnd:
             except OSError:
                 return
             self.escaped += 1
+            try:  # what it was, for crawl.log: the proxy request line names the host
+                conn.settimeout(0.5)
+                line = conn.recv(512).split(b"\r\n", 1)[0].decode("latin-1")[:200]
+            except OSError:
+                line = ""
+            if line and len(self.targets) < 20:
+                self.targets.append(line)
             conn.close()
 
     def close(self) -> None:
@@ -125,19 +136,6 @@ class DeadEnd:
         self.sock.close()
 
 
-def proxy_setting(proxy: Optional[str], dead_end_port: int) -> Dict[str, Any]:
-    """Playwright's `proxy` launch option: --proxy (credentials passed apart), else nowhere."""
-    if not proxy:
-        return {"server": f"http://127.0.0.1:{dead_end_port}", "bypass": "<-loopback>"}
-    parts = urlsplit(proxy)
-    scheme = {"socks5h": "socks5", "socks4a": "socks4"}.get(parts.scheme.lower(),
-                                                             parts.scheme.lower())
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    server = f"{scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-    out: Dict[str, Any] = {"server": server, "bypass": "<-loopback>"}
-    if parts.username:
-        out["username"] = unquote(parts.username)
-        out["password"] = unquote(parts.password or "")
-    return out
+def proxy_setting(dead_end_port: int) -> Dict[str, Any]:
+    """Playwright's `proxy` launch option: the dead end, loopback included."""
+    return {"server": f"http://127.0.0.1:{dead_end_port}", "bypass": "<-loopback>"}
