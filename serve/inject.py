@@ -73,10 +73,11 @@ def client_rewrite_script(prefix: str, page_url: str) -> str:
     """``<script>`` setting ``window.__MK_REWRITE`` and running static/client_rewrite.js."""
     global _CLIENT_REWRITE
     if _CLIENT_REWRITE is None:
-        from pathlib import Path
+        import pkgutil
 
-        _CLIENT_REWRITE = (Path(__file__).parent / "static" / "client_rewrite.js").read_text(
-            "utf-8").replace("</script", "<\\/script")
+        # pkgutil reads package data from a folder and from inside the kit's zipapp alike
+        data = pkgutil.get_data(__package__ or "serve", "static/client_rewrite.js") or b""
+        _CLIENT_REWRITE = data.decode("utf-8").replace("</script", "<\\/script")
     conf = json.dumps({"prefix": prefix, "pageUrl": page_url}).replace("<", "\\u003c")
     conf = conf.encode("ascii", "backslashreplace").decode("ascii")
     return "<script>window.__MK_REWRITE=" + conf + ";\n" + _CLIENT_REWRITE + "</script>"

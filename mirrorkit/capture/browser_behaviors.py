@@ -78,8 +78,9 @@ async def run_behaviors(page: Any, names: List[str], click_selector: str,
     the page goes away."""
     ran = 0
     if "quiet" in names:
-        await wait_quiet(busy, last, until)
         ran += 1
+        if "scroll" not in names:  # scrolling waits for what each step starts, and for the rest
+            await wait_quiet(busy, last, until)
     if "scroll" in names and time.monotonic() < until:
         ran += 1
         await _scroll(page, busy, last, until)
@@ -96,5 +97,6 @@ async def run_behaviors(page: Any, names: List[str], click_selector: str,
             await page.evaluate(CLICK_SETTLED_JS)
             if "scroll" in names:  # what a click added may load more when scrolled to
                 await _scroll(page, busy, last, until)
-    await wait_quiet(busy, last, until)  # what the last step started
+    if "quiet" in names or "scroll" in names or "click" in names:
+        await wait_quiet(busy, last, until)  # what the last step started
     return ran
