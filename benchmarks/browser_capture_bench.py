@@ -56,8 +56,10 @@ APP_JS = b"""(function () {
     var p = document.createElement("p"); p.textContent = d.text; app.appendChild(p);
     var img = document.createElement("img"); img.src = d.image; app.appendChild(img);
     var ul = document.createElement("ul");
-    d.links.forEach(function (l) { var li = document.createElement("li"); var a = document.createElement("a");
-      a.href = l; a.textContent = l; li.appendChild(a); ul.appendChild(li); });
+    d.links.forEach(function (l) {
+      var li = document.createElement("li"); var a = document.createElement("a");
+      a.href = l; a.textContent = l; li.appendChild(a); ul.appendChild(li);
+    });
     app.appendChild(ul);
     var lazy = document.createElement("img"); lazy.loading = "lazy"; lazy.src = d.lazy;
     document.getElementById("end").appendChild(lazy);
@@ -139,8 +141,9 @@ async def tab(context, queue, done):
         target = queue.get_nowait()
         await page.goto(target, wait_until="load")
         while True:  # scroll to the bottom a screen at a time
-            bottom = await page.evaluate("() => { window.scrollBy(0, innerHeight * 0.8); "
-                "const e = document.scrollingElement; return scrollY + innerHeight >= e.scrollHeight - 2; }")
+            bottom = await page.evaluate(
+                "() => { window.scrollBy(0, innerHeight * 0.8); const e = "
+                "document.scrollingElement; return scrollY + innerHeight >= e.scrollHeight - 2; }")
             if bottom:
                 break
         await page.wait_for_load_state("networkidle")
