@@ -60,7 +60,9 @@ def shim_script(prefix: str, bundle_prefix: str, original_url: str) -> str:
         return json.dumps(value).replace("<", "\\u003c")
 
     shim = _SHIM % {"prefix": js(prefix), "bundle": js(bundle_prefix), "orig": js(original_url)}
-    return shim + client_rewrite_script(prefix, original_url)  # mirrorkit issue 13 hook
+    # mirrorkit issue 13 hook: client-side rewriting runs in the same <script>, after the shim
+    return shim[:-len("</script>")] + "\n" + client_rewrite_script(prefix, original_url) \
+        + "</script>"
 
 
 # --- mirrorkit issue 13: client-side rewriting of URLs that page scripts set --------------------
@@ -70,7 +72,8 @@ _CLIENT_REWRITE = None
 
 
 def client_rewrite_script(prefix: str, page_url: str) -> str:
-    """``<script>`` setting ``window.__MK_REWRITE`` and running static/client_rewrite.js."""
+    """Script text (no ``<script>`` tags) setting ``window.__MK_REWRITE`` and running
+    static/client_rewrite.js; contains no ``</script``."""
     global _CLIENT_REWRITE
     if _CLIENT_REWRITE is None:
         import pkgutil
@@ -80,7 +83,7 @@ def client_rewrite_script(prefix: str, page_url: str) -> str:
         _CLIENT_REWRITE = data.decode("utf-8").replace("</script", "<\\/script")
     conf = json.dumps({"prefix": prefix, "pageUrl": page_url}).replace("<", "\\u003c")
     conf = conf.encode("ascii", "backslashreplace").decode("ascii")
-    return "<script>window.__MK_REWRITE=" + conf + ";\n" + _CLIENT_REWRITE + "</script>"
+    return "window.__MK_REWRITE=" + conf + ";\n" + _CLIENT_REWRITE
 
 
 def banner(
