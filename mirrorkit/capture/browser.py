@@ -18,10 +18,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-from mirrorkit.capture.browser_behaviors import LINKS_JS, run_behaviors
+from mirrorkit.capture.browser_behaviors import run_behaviors
 from mirrorkit.capture.browser_launch import ARGS, DeadEnd, proxy_setting
 from mirrorkit.capture.browser_net import Net, Outcome
-from mirrorkit.capture.browser_snapshot import INIT_SCRIPT, MARK_SHEETS_JS, SNAPSHOT_JS
+from mirrorkit.capture.browser_snapshot import INIT_SCRIPT, SNAPSHOT_JS
 from mirrorkit.capture.crawler import MAX_HOPS
 from mirrorkit.capture.frontier import PAGE, REQ, Task
 from mirrorkit.capture.output import StopCrawl
@@ -200,14 +200,13 @@ class Tab:
         until = time.monotonic() + timeout
         behaviors = 0
         try:
-            await self.page.evaluate(MARK_SHEETS_JS)
             behaviors = await run_behaviors(self.page, self.opts.behaviors,
                                             self.opts.click_selector,
                                             lambda: self.pending.get(gen, 0),
                                             lambda: self.last, until)
-            links: List[str] = await self.page.evaluate(LINKS_JS)
             snap: Dict[str, Any] = await asyncio.wait_for(self.page.evaluate(SNAPSHOT_JS),
                                                           max(1.0, until - time.monotonic()))
+            links: List[str] = snap.get("links") or []
             shot = None
             if self.opts.screenshots:
                 shot = await self.page.screenshot(type="png", timeout=timeout * 1000)

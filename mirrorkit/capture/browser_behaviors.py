@@ -1,11 +1,10 @@
 """Behaviours run in a page after it loaded, each bounded in time: wait for the network to go
 quiet, scroll until the page stops growing (infinite scroll, lazy images), click "load more"
-controls a bounded number of times. Then the links of the live DOM are read."""
+controls a bounded number of times. (The live DOM's links are read with the snapshot.)"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any, Callable, List
 
@@ -26,11 +25,9 @@ FIND_CLICKABLE_JS = _js("click.js")
 CLICK_SETTLED_JS = _js("click_settled.js")
 
 SCROLL_JS = _js("scroll.js")
-FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => r()))"
 SIZE_JS = """() => [(document.scrollingElement || document.documentElement).scrollHeight,
   document.getElementsByTagName("*").length]"""
 
-LINKS_JS = _js("links.js")
 
 
 async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: float,
@@ -44,14 +41,6 @@ async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: 
     return False
 
 
-async def _frames(page: Any) -> None:
-    # One animation frame: the page has rendered since the scroll, so intersection observers
-    # and lazy images have seen it (their callbacks are queued before our next command); a busy
-    # machine may take longer than any fixed pause would allow.
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(page.evaluate(FRAMES_JS), 2.0)
-
-
 async def _scroll(page: Any, busy: Callable[[], int], last: Callable[[], float],
                   until: float) -> None:
     # Down a screen at a time, letting the page render and finish what each step started; at
@@ -60,13 +49,11 @@ async def _scroll(page: Any, busy: Callable[[], int], last: Callable[[], float],
         if time.monotonic() >= until:
             return
         bottom, height, count = await page.evaluate(SCROLL_JS)
-        await _frames(page)
         now = time.monotonic()
         await wait_quiet(busy, last, min(until, now + 5), STEP_PAUSE, now)
         if not bottom:
             continue
         now = time.monotonic()
-        await _frames(page)
         await wait_quiet(busy, last, min(until, now + 5), BOTTOM_QUIET, now)
         if await page.evaluate(SIZE_JS) == [height, count]:
             return  # the page did not grow while the network went quiet: the end

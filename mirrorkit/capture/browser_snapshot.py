@@ -18,18 +18,14 @@ from mirrorkit.capture.browser_launch import page_script as _js
 from mirrorkit.warc import Written, warc_date
 
 # Installed in every page before its scripts run: remembers fonts made with the FontFace API
-# (document.fonts does not say which faces came from CSS) and pop-up URLs (window.open).
+# (document.fonts does not say which faces came from CSS), pop-up URLs (window.open), and how
+# many rules each linked stylesheet had at load.
 INIT_SCRIPT = _js("init.js")
 
-# Serializes the live DOM. <style> elements whose rules were changed by script (insertRule) get
-# their current rules as text; constructed (adopted) sheets and FontFace fonts go into one
-# extra <style data-mirrorkit="cssom">. URLs stay as the page wrote them.
+# Reads the live DOM's links, then serializes it. <style> elements whose rules were changed by
+# script (insertRule) get their current rules as text; constructed (adopted) sheets and FontFace
+# fonts go into one extra <style data-mirrorkit="cssom">. URLs stay as the page wrote them.
 SNAPSHOT_JS = _js("snapshot.js")
-
-# Run right after load: remembers how many rules each linked sheet had, so that rules added by
-# script later can be told apart.
-MARK_SHEETS_JS = _js("mark_sheets.js")
-
 
 def write_page_records(warc: Any, url: str, response: Written, page: Dict[str, Any]) -> int:
     """Write the snapshot (and screenshot) records of a page right after its response, in the

@@ -13,5 +13,15 @@
   }
   const popups = [];
   Object.defineProperty(window, "__mkPopups", {value: popups});
-  window.open = function (url) { if (url) { try { popups.push(new URL(url, document.baseURI).href); } catch (e) {} } return null; };
+  window.open = function (url) {
+    if (url) { try { popups.push(new URL(url, document.baseURI).href); } catch (e) {} }
+    return null;
+  };
+  // At load, how many rules each linked sheet has: rules a script adds later are told apart.
+  window.addEventListener("load", () => {
+    for (const s of Array.from(document.styleSheets)) {
+      const o = s.ownerNode;
+      if (o && o.tagName === "LINK") { try { o.dataset.mkRules = String(s.cssRules.length); } catch (e) {} }
+    }
+  }, {once: true});
 })();

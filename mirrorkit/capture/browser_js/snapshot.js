@@ -1,4 +1,9 @@
 async () => {
+  // The live DOM's links first (menus that scripts build), for the frontier.
+  const links = [];
+  for (const a of Array.from(document.querySelectorAll("a[href], area[href]"))) { if (a.href) links.push(a.href); }
+  for (const f of Array.from(document.querySelectorAll("iframe[src], frame[src]"))) { if (f.src) links.push(f.src); }
+  for (const u of (window.__mkPopups || [])) links.push(u);
   const extra = [];
   const ruleText = (sheet) => { try { return Array.from(sheet.cssRules).map(r => r.cssText).join("\n"); } catch (e) { return null; } };
   for (const el of Array.from(document.querySelectorAll("style"))) {
@@ -41,5 +46,5 @@ async () => {
   }
   const dt = document.doctype;
   const doctype = dt ? "<!DOCTYPE " + dt.name + (dt.publicId ? ' PUBLIC "' + dt.publicId + '"' : "") + (dt.systemId ? ' "' + dt.systemId + '"' : "") + ">\n" : "";
-  return {html: doctype + document.documentElement.outerHTML, title: document.title};
+  return {html: doctype + document.documentElement.outerHTML, title: document.title, links: links};
 }
