@@ -13,7 +13,7 @@ from mirrorkit.capture.browser_launch import page_script as _js
 QUIET_FOR = 0.4  # seconds with no request in flight
 SCROLL_STEPS = 200
 STEP_PAUSE = 0.03  # after each scroll step and its frames, for the requests they start
-BOTTOM_QUIET = 0.4  # at the bottom: quiet this long before deciding the page stopped growing
+BOTTOM_QUIET = 0.3  # at the bottom: quiet this long before deciding the page stopped growing
 CLICKS = 12  # at most this many clicks per page
 CLICKS_PER_CONTROL = 6
 
@@ -37,7 +37,7 @@ async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: 
     while time.monotonic() < until:
         if busy() == 0 and time.monotonic() - max(last(), since) >= quiet_for:
             return True
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     return False
 
 
