@@ -34,6 +34,7 @@ class DemoResult:
     fingerprint: str
     pages: int
     url: Optional[str] = None
+    kind: str = "static"  # "browser" when a Chromium was found and ran the pages' scripts
 
 
 def _prepare(out: Path) -> None:
@@ -50,11 +51,23 @@ def _prepare(out: Path) -> None:
                               encoding="utf-8")
 
 
-def _capture(site_url: str, dest: Path) -> int:
+def _browser_available() -> Optional[str]:
+    """The Chromium a browser capture would use, or None (then the demo captures statically)."""
+    try:
+        from mirrorkit.capture.browser_launch import check_playwright, find_chromium
+
+        check_playwright()
+        return find_chromium()
+    except CaptureError:
+        return None
+
+
+def _capture(site_url: str, dest: Path, chromium: Optional[str]) -> int:
     from mirrorkit.capture import CaptureOptions, capture, check_seed
 
     opts = CaptureOptions(seeds=[check_seed(site_url)], out_dir=dest, concurrency=4,
-                          operator="mirrorkit demo", argv=["demo"])
+                          operator="mirrorkit demo", argv=["demo"], browser=bool(chromium),
+                          chromium=chromium, tabs=4)
     summary = capture(opts)
     if not summary.pages:
         raise CaptureError("the demo captured no page of the sample site")
@@ -81,8 +94,15 @@ def run_demo(out: PathLike = DEFAULT_OUT, *, serve: bool = True, port: int = 0,
     with SampleSite() as site:
         say(f"1. Sample site running at {site.url} (loopback only; partner host "
             f"{site.other_url})")
-        pages = _capture(site.url, capture_dir)
-    say(f"2. Captured {pages} pages of the sample site into {capture_dir}/")
+        chromium = _browser_available()
+        pages = _capture(site.url, capture_dir, chromium)
+    if chromium:
+        say(f"2. Captured {pages} pages of the sample site into {capture_dir}/ with a browser "
+            f"capture ({chromium} ran their scripts, so the JavaScript-built River Diary is in)")
+    else:
+        say(f"2. Captured {pages} pages of the sample site into {capture_dir}/ with a static "
+            "capture (no Chromium found: pages built by JavaScript are not complete; install "
+            "chromium and playwright for a browser capture)")
 
     key = generate_key(KEY_NAME)
     key_path = save_private_key(key, out / "demo-key.pem", passphrase=None)
@@ -115,7 +135,8 @@ def run_demo(out: PathLike = DEFAULT_OUT, *, serve: bool = True, port: int = 0,
         f"Reader SHA-256: {reader_sha256()}")
 
     result = DemoResult(out=out, capture=capture_dir, key=key_path, bundle=bundle, kit=kit_dir,
-                        fingerprint=key.fingerprint, pages=pages)
+                        fingerprint=key.fingerprint, pages=pages,
+                        kind="browser" if chromium else "static")
     if serve:
         _serve(kit_dir / BUNDLE_NAME, key.fingerprint, port, open_browser, say, result)
     return result

@@ -98,7 +98,9 @@ def test_every_sample_page_renders_with_no_request_leaving(
     assert leaks == []
     assert len(requests) > len(sample_bundle.pages) * 2  # pages and their requisites
     assert titles[sample_bundle.expected["gbk_page"]] == "新闻简报：流域村民的证词"
-    assert [u for u in failed if "favicon" not in u] == []
+    # the River Diary's script-made requests are not in a static capture (test_capture_browser)
+    js_only = tuple(sample_bundle.expected["js_requisites"])
+    assert [u for u in failed if "favicon" not in u and not u.endswith(js_only)] == []
 
 
 @pytest.mark.interop

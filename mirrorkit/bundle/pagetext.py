@@ -17,6 +17,7 @@ from mirrorkit.formats import timestamps
 from mirrorkit.formats.charset import decode_html
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
+SNAPSHOT = "urn:snapshot:"  # a browser capture's rendered page (conversion record)
 MAX_HTML_BYTES = 8 * 1024 * 1024
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
@@ -150,7 +151,8 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
             continue
         seen_sources.add(id(source))
         own = [w for w in warcs if w.source is source]
-        found = [h for w in own for h in w.html]
+        found = [h for w in own for h in w.html if not h.get("snapshot")]
+        snaps = [h for w in own for h in w.html if h.get("snapshot")]
         urls = {e.url for w in own for e in w.entries}
         # A page stored as a revisit gets its title and text from the record it duplicates.
         by_digest = {h["digest"]: h for h in found if h.get("digest")}
@@ -170,6 +172,7 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
                         "title": listed.get("title") or (match or {}).get("title") or url}
                 if text and match and match.get("text"):
                     page["text"] = match["text"]
+                _snapshot_text(page, snaps, url, ts)
                 pages.append(page)
         else:
             for html in sorted(found, key=lambda h: h["timestamp"]):
@@ -177,10 +180,19 @@ def build_pages(warcs: List[Any], text: bool) -> List[Dict[str, Any]]:
                         "title": html.get("title") or html["url"]}
                 if text and html.get("text"):
                     page["text"] = html["text"]
+                _snapshot_text(page, snaps, html["url"], html["timestamp"])
                 pages.append(page)
     for page in pages:
         page["id"] = hashlib.sha1(f"{page['ts']}/{page['url']}".encode()).hexdigest()[:22]
     return pages
+
+
+def _snapshot_text(page: Dict[str, Any], snaps: List[Dict[str, Any]], url: str,
+                   ts: Optional[str]) -> None:
+    # A browser capture's snapshot holds the text scripts built: it wins over the raw HTML's.
+    snap = _closest_html(snaps, url, ts)
+    if snap and snap.get("text"):
+        page["text"] = snap["text"]
 
 
 def _closest_html(found: List[Dict[str, Any]], url: str,

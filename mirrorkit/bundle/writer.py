@@ -313,6 +313,14 @@ def _parse(warc: _Warc, path: Path, text: bool, tick: Callable[[int], None]) -> 
     html: List[Dict[str, Any]] = []
 
     def on_record(record: Any, entry: CdxjEntry) -> None:
+        if record.rec_type == "conversion" and entry.url.startswith(pagetext.SNAPSHOT):
+            # a browser capture's rendered page: its text includes what scripts built
+            if text:
+                body, charset = pagetext.read_body(record)
+                html.append({"url": entry.url[len(pagetext.SNAPSHOT):], "snapshot": True,
+                             "timestamp": entry.timestamp,
+                             "text": pagetext.extract_text(body, charset)[1]})
+            return
         if not pagetext.is_page_record(record, entry.mime):
             return
         found: Dict[str, Any] = {"url": entry.url, "timestamp": entry.timestamp,

@@ -4,6 +4,9 @@ May import: formats, errors (and requests, selectolax, tinycss2). Nothing in the
 
 Modules: urls (canonical form, scope), extract (HTML/CSS links), robots, fetch (exact bytes),
 frontier (per-host politeness), state (resume journal), output (the folder), crawler (threads).
+Browser capture (`browser=True`): browser_launch (finding Chromium, hygiene), browser_net (the
+browser's requests through the crawler's fetcher), browser_behaviors, browser_snapshot, browser
+(the tabs).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from mirrorkit.capture.fetch import PROXY_SCHEMES
-from mirrorkit.capture.options import CaptureOptions, Stats, Summary
+from mirrorkit.capture.options import BEHAVIORS, CaptureOptions, Stats, Summary
 from mirrorkit.capture.urls import check_seed
 from mirrorkit.errors import CaptureError, UsageError
 
@@ -44,6 +47,19 @@ def _check(opts: CaptureOptions) -> None:
             raise UsageError(f"{name} must be at least {low}")
     if opts.delay < 0 or opts.timeout <= 0:
         raise UsageError("--delay must be >= 0 and --timeout > 0")
+    if opts.tabs < 1 or opts.page_timeout <= 0:
+        raise UsageError("--tabs must be at least 1 and --page-timeout > 0")
+    unknown = [b for b in opts.behaviors if b not in BEHAVIORS]
+    if unknown:
+        raise UsageError(f"unknown behaviour {unknown[0]!r}: choose from {', '.join(BEHAVIORS)} "
+                         "(comma-separated) or none")
+
+
+def _find_browser(opts: CaptureOptions) -> None:
+    from mirrorkit.capture.browser_launch import check_playwright, find_chromium
+
+    check_playwright()
+    opts.chromium = find_chromium(opts.chromium)
 
 
 def capture(opts: CaptureOptions, progress: Optional[Callable[[Stats], None]] = None) -> Summary:
@@ -56,11 +72,20 @@ def capture(opts: CaptureOptions, progress: Optional[Callable[[Stats], None]] = 
     from mirrorkit.capture.output import Recorder
 
     _check(opts)
+    found = opts.browser
+    if found:
+        _find_browser(opts)  # before the folder is made: no browser, no half-made capture
     recorder = Recorder(opts)
     if not opts.resume:
         crawler_probe = Crawler(opts, recorder)
         crawler_probe.check_seeds()
     recorder.open()
+    if opts.browser and not found:
+        try:
+            _find_browser(opts)  # the capture being resumed was a browser capture
+        except CaptureError:
+            recorder.close()
+            raise
     crawler = Crawler(opts, recorder, progress)
     try:
         crawler.seed()

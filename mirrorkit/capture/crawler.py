@@ -3,38 +3,25 @@ to the `Recorder` (output.py), which writes WARC records, journal, pages.jsonl a
 
 from __future__ import annotations
 
-import email.utils
 import socket
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from mirrorkit.capture.extract import Extracted, extract_css, extract_html, extract_svg
 from mirrorkit.capture.fetch import Fetcher, FetchError, Response
-from mirrorkit.capture.frontier import PAGE, REQ, ROBOTS, Frontier, Task
+from mirrorkit.capture.frontier import MAX_HOPS, PAGE, REQ, ROBOTS, Frontier, Task, retry_after
 from mirrorkit.capture.options import CaptureOptions, Stats, Summary
+
+if TYPE_CHECKING:
+    from mirrorkit.capture.browser import BrowserRun
 from mirrorkit.capture.output import Recorder, StopCrawl
 from mirrorkit.capture.robots import Robots
 from mirrorkit.capture.urls import Scope, canonicalize, compile_patterns, host_key
 from mirrorkit.errors import CaptureError, CaptureInterrupted
 
-MAX_HOPS = 10
-MAX_RETRY_AFTER = 120.0
 EXTRACT_LIMIT = 20 * 1024 * 1024
-
-
-def _retry_after(value: str, fallback: float) -> float:
-    value = value.strip()
-    if not value:
-        return fallback
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return fallback
-    return max(0.0, min(when - time.time(), MAX_RETRY_AFTER))
 
 
 def _charset(content_type: str) -> Optional[str]:
@@ -76,11 +63,17 @@ class Crawler:
         self.fetcher = Fetcher(user_agent=opts.user_agent, timeout=opts.timeout,
                                max_size=opts.max_size, proxy=opts.proxy, insecure=opts.insecure,
                                pool_size=max(opts.per_host, 2))
-        self.frontier = Frontier(per_host=opts.per_host, delay=opts.delay,
-                                 obey_robots=opts.obey_robots, max_pages=opts.max_pages,
-                                 pages_done=recorder.stats.pages_dispatched)
+        frontier_cls = Frontier
+        if opts.browser:
+            from mirrorkit.capture.browser_net import BrowserFrontier
+
+            frontier_cls = BrowserFrontier  # pages go to browser tabs, the rest to fetchers
+        self.frontier = frontier_cls(per_host=opts.per_host, delay=opts.delay,
+                                     obey_robots=opts.obey_robots, max_pages=opts.max_pages,
+                                     pages_done=recorder.stats.pages_dispatched)
         self.stop = threading.Event()
         self.fatal: Optional[BaseException] = None
+        self.browser: Optional[BrowserRun] = None
 
     # -- start ------------------------------------------------------------------------------
     def check_seeds(self) -> None:
@@ -130,6 +123,18 @@ class Crawler:
                 self.frontier.finish(task)
 
     def _process(self, task: Task) -> None:
+        if self.browser is None:
+            self._fetch_task(task)
+            return
+        # Browser capture: a tab may be fetching this URL for its page, or have recorded it.
+        if not self.browser.net.begin(task.url):
+            return
+        try:
+            self._fetch_task(task)
+        finally:
+            self.browser.net.end(task.url)
+
+    def _fetch_task(self, task: Task) -> None:
         try:
             resp = self.fetcher.fetch(task.url)
         except FetchError as err:
@@ -145,7 +150,7 @@ class Crawler:
             if (status in (429, 503) or status >= 500) and task.attempt < self.opts.retries:
                 wait = self.opts.backoff * 2 ** task.attempt
                 if status in (429, 503):
-                    wait = max(wait, _retry_after(resp.header("retry-after"), wait))
+                    wait = max(wait, retry_after(resp.header("retry-after"), wait))
                 self.frontier.retry(task, wait)
                 return
             if self.stop.is_set():
@@ -206,11 +211,18 @@ class Crawler:
         threads = [threading.Thread(target=self._worker, name=f"capture-{i}", daemon=True)
                    for i in range(max(1, self.opts.concurrency))]
         interrupted = False
+        if self.opts.browser:
+            from mirrorkit.capture.browser import BrowserRun
+
+            self.browser = BrowserRun(self, self.opts.chromium or "")
+        alive: List[Any] = list(threads) + ([self.browser] if self.browser else [])
         try:
+            if self.browser:
+                self.browser.start()
             for t in threads:
                 t.start()
             last = 0.0
-            while any(t.is_alive() for t in threads):
+            while any(t.is_alive() for t in alive):
                 threads[0].join(0.1) if threads[0].is_alive() else time.sleep(0.1)
                 self._drain_skipped()
                 now = time.monotonic()
@@ -224,10 +236,13 @@ class Crawler:
             self.stop.set()
             self.frontier.stop()
             deadline = time.monotonic() + min(10.0, self.opts.timeout + 1)
-            for t in threads:
+            for t in alive:
                 t.join(max(0.0, deadline - time.monotonic()))
         finally:
             self._drain_skipped()
+            if self.browser:
+                self.browser.join(10.0)
+                self.browser.close()
             self.fetcher.close()
         self.rec.close()
         if self.progress:
@@ -240,6 +255,11 @@ class Crawler:
                 f"are safely written in {self.opts.out_dir}",
                 hint=f"resume with: mirrorkit capture --resume -o {self.opts.out_dir}",
             )
+        if self.fatal is None and self.browser is not None and self.browser.fatal is not None:
+            err = self.browser.fatal
+            raise CaptureError(f"the browser failed: {type(err).__name__}: {str(err)[:300]}",
+                               hint=f"check --chromium, then resume: mirrorkit capture --resume "
+                                    f"-o {self.opts.out_dir}") from err
         if self.fatal is not None:
             raise CaptureError(str(self.fatal),
                                hint=f"fix that, then resume: mirrorkit capture --resume -o "

@@ -7,6 +7,7 @@ is complete before the crawl moves on.
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 from collections import deque
@@ -15,6 +16,26 @@ from typing import Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 from mirrorkit.capture.robots import Robots, robots_url
 from mirrorkit.capture.urls import host_key
+
+# Redirect hops and Retry-After waits: the limits static and browser capture share.
+MAX_HOPS = 10
+MAX_RETRY_AFTER = 120.0
+
+
+def retry_after(value: str, fallback: float) -> float:
+    """Seconds to wait for a Retry-After value (seconds or an HTTP date), capped; `fallback`
+    when it says nothing usable."""
+    value = value.strip()
+    if not value:
+        return fallback
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return fallback
+    return max(0.0, min(when - time.time(), MAX_RETRY_AFTER))
+
 
 PAGE, REQ, ROBOTS = "page", "req", "robots"
 

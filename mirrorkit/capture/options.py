@@ -14,7 +14,10 @@ from mirrorkit.capture.warcwriter import DEFAULT_MAX_FILE_SIZE
 DEFAULT_USER_AGENT = f"Mozilla/5.0 (compatible; mirrorkit/{__version__}; web archiving)"
 # What defines the crawl (saved at the start, reused by --resume); the rest may change on resume.
 CRAWL_FIELDS = ("seeds", "depth", "scope", "include", "exclude", "obey_robots", "max_pages",
-                "max_size", "user_agent", "operator")
+                "max_size", "user_agent", "operator", "browser", "behaviors", "click_selector",
+                "screenshots")
+# Browser behaviours, in the order they run on a page.
+BEHAVIORS = ("quiet", "scroll", "click")
 
 
 @dataclass
@@ -43,6 +46,14 @@ class CaptureOptions:
     retries: int = 3
     backoff: float = 1.0
     argv: List[str] = field(default_factory=list)
+    # Browser capture (issue 13): pages are loaded in headless Chromium, its requests fetched here.
+    browser: bool = False
+    tabs: int = 4
+    behaviors: List[str] = field(default_factory=lambda: list(BEHAVIORS))
+    click_selector: str = ""
+    page_timeout: float = 30.0
+    chromium: Optional[str] = None
+    screenshots: bool = False
 
     def crawl_fields(self) -> Dict[str, Any]:
         """The options that define the crawl, for saving."""
@@ -62,6 +73,10 @@ class Stats:
     robots_blocked: int = 0
     skipped: int = 0
     pages_dispatched: int = 0
+    browser_pages: int = 0
+    page_requests: int = 0
+    behaviors_run: int = 0
+    pages_timed_out: int = 0
     errors: Counter = field(default_factory=Counter)
     elapsed: float = 0.0
 
@@ -96,6 +111,10 @@ class Summary:
     warc_files: List[str]
     elapsed: float
     resumed: bool
+    browser_pages: int = 0
+    page_requests: int = 0
+    behaviors_run: int = 0
+    pages_timed_out: int = 0
 
     def to_json(self) -> Dict[str, Any]:
         """A plain dict for `--json`."""
@@ -113,6 +132,10 @@ class Summary:
             f"  duplicates  {self.duplicates} (written as revisit records)",
             f"  bytes       {self.bytes:,}",
             f"  blocked by robots.txt {self.robots_blocked}, skipped (limits) {self.skipped}",
+            *([f"  browser     {self.browser_pages} pages rendered, {self.page_requests} "
+               f"requests made by pages, {self.behaviors_run} behaviours run, "
+               f"{self.pages_timed_out} pages timed out"] if self.browser_pages
+              or self.pages_timed_out else []),
             f"  errors      {errors}",
             f"  WARC files  {', '.join(self.warc_files) or 'none'}",
             f"  time        {self.elapsed:.1f} s",

@@ -6,6 +6,7 @@ then the journal line vouching for them, then pages.jsonl and crawl.log.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -70,6 +71,9 @@ class Recorder:
         self.resumed: Optional[Loaded] = None
         self.digests: Dict[str, Tuple[str, str]] = {}
         self.seed_errors: Dict[str, Tuple[str, str]] = {}
+        # url -> (WARC file, offset, URL of the original when a revisit): browser capture hands
+        # already-recorded responses back to the browser from here instead of fetching again.
+        self.locations: Dict[str, Tuple[str, int, Optional[str]]] = {}
         self._last_sync = time.monotonic()
         self.journal: Journal
         self.warc: WarcWriter
@@ -126,6 +130,9 @@ class Recorder:
             if e.get("dg") and e.get("n") and not e.get("rv") and not e.get("tr") \
                     and 200 <= e.get("s", 0) < 300:
                 self.digests.setdefault(e["dg"], (url, e["dt"]))
+            if e.get("f"):
+                orig = self.digests.get(e.get("dg", ""), ("",))[0] if e.get("rv") else None
+                self.locations[url] = (e["f"], e["o"], orig)
             if e.get("pg"):
                 pages.append({"url": url, "ts": e["dt"], "status": e["s"], "title": e.get("t", "")})
         tmp = self.out / "pages.jsonl.tmp"
@@ -164,6 +171,10 @@ class Recorder:
             return
         st.fetches += 1
         st.bytes += e.get("n", 0)
+        st.page_requests += e.get("pr", 0)
+        st.browser_pages += e.get("br", 0)
+        st.behaviors_run += e.get("bh", 0)
+        st.pages_timed_out += e.get("to", 0)
         if kind == ROBOTS:
             return  # a 404 robots.txt is normal, not an error
         if e.get("rv"):
@@ -183,8 +194,13 @@ class Recorder:
         self._log.write(f"{stamp}.{int(now % 1 * 1000):03d}Z {status} {size} {url} {error}\n")
 
     # -- events from workers ----------------------------------------------------------------
-    def fetched(self, task: Task, resp: Response, claimed: List[Task], title: str) -> None:
-        """Write one fetch and the tasks it discovered. Raises StopCrawl when the disk fails."""
+    def fetched(self, task: Task, resp: Response, claimed: List[Task], title: str,
+                browser: Optional[Dict[str, Any]] = None) -> None:
+        """Write one fetch and the tasks it discovered. Raises StopCrawl when the disk fails.
+
+        `browser` (browser capture) holds journal counters ("br", "pr", "bh", "to") and, for a
+        rendered page, "snapshot" (HTML text) and "screenshot" (PNG bytes), written as records
+        that refer to the response (capture/browser_snapshot.py)."""
         with self.lock:
             if self.closed:
                 return
@@ -210,6 +226,15 @@ class Recorder:
                         entry["tr"] = resp.truncated
                     elif resp.length and 200 <= resp.status < 300:
                         self.digests.setdefault(resp.payload_digest, (task.url, resp.date))
+                self.locations[task.url] = (where.filename, where.offset,
+                                            original[0] if entry.get("rv") and original else None)
+                if browser:
+                    from mirrorkit.capture.browser_snapshot import write_page_records
+
+                    end = write_page_records(self.warc, task.url, where, browser)
+                    entry.update({k: v for k, v in browser.items()
+                                  if k in ("br", "pr", "bh", "to")})
+                    where.end = max(where.end, end)
                 entry.update(f=where.filename, o=where.offset, e=where.end)
                 is_page = (task.kind == PAGE and 200 <= resp.status < 300 and
                            "html" in resp.header("content-type").lower())
@@ -253,6 +278,24 @@ class Recorder:
                 raise StopCrawl(_disk_message(err, str(self.out))) from err
             self._count(entry)
 
+    def queued(self, tasks: List[Task]) -> None:
+        """Journal tasks claimed outside a fetch (robots.txt of a host a page's script named)."""
+        with self.lock:
+            if self.closed or not tasks:
+                return
+            try:
+                self.journal.write(tasks)
+            except OSError as err:
+                raise StopCrawl(_disk_message(err, str(self.out))) from err
+
+    def note(self, url: str, text: str) -> None:
+        """A line in crawl.log only (a request the browser made that was not fetched)."""
+        with self.lock:
+            if not self.closed:
+                # on a disk error, the next record write reports it with its context
+                with contextlib.suppress(OSError):
+                    self._log_line("-", 0, url, text)
+
     def maybe_sync(self, force: bool = False) -> None:
         """Checkpoint (WARC fsync, then journal fsync) at most once a second."""
         now = time.monotonic()
@@ -294,5 +337,7 @@ class Recorder:
             robots_blocked=st.robots_blocked, skipped=st.skipped, errors=dict(st.errors),
             warc_files=sorted(p.name for p in self.out.glob("*.warc.gz")),
             elapsed=round(elapsed, 3), resumed=self.resumed is not None,
+            browser_pages=st.browser_pages, page_requests=st.page_requests,
+            behaviors_run=st.behaviors_run, pages_timed_out=st.pages_timed_out,
         )
 

@@ -57,6 +57,11 @@ def _argv(urls: Tuple[str, ...]) -> List[str]:
     return args
 
 
+def _behaviors(text: str) -> List[str]:
+    items = [b.strip().lower() for b in text.split(",") if b.strip()]
+    return [] if items in ([], ["none"]) else items
+
+
 def _progress() -> Tuple[Callable[[Stats], None], Callable[[], None]]:
     from rich.console import Console
     from rich.live import Live
@@ -68,8 +73,10 @@ def _progress() -> Tuple[Callable[[Stats], None], Callable[[], None]]:
 
     def update(stats: Stats) -> None:
         rate = stats.fetches / stats.elapsed if stats.elapsed else 0.0
+        rendered = f"  rendered {stats.browser_pages}" if stats.browser_pages else ""
         live.update(Text(
-            f"pages {stats.pages}  requisites {stats.requisites}  duplicates {stats.duplicates}"
+            f"pages {stats.pages}{rendered}  requisites {stats.requisites}"
+            f"  duplicates {stats.duplicates}"
             f"  errors {stats.error_count}  {stats.bytes / 1e6:.1f} MB"
             f"  {rate:.1f} fetches/s  {stats.elapsed:.0f} s"
         ))
@@ -119,6 +126,24 @@ def _progress() -> Tuple[Callable[[Stats], None], Callable[[], None]]:
               help="Start a new WARC file when the current one reaches this size.")
 @click.option("--retries", type=int, default=3,
               help="Attempts after a connection error, timeout, 429 or 5xx (with backoff).")
+@click.option("--browser", is_flag=True,
+              help="Load every page in headless Chromium, so what JavaScript builds is captured "
+                   "too; the browser's requests are fetched and recorded by the crawler itself.")
+@click.option("--tabs", type=int, default=4, help="With --browser: pages loaded at once.")
+@click.option("--behaviors", default="quiet,scroll,click", metavar="LIST",
+              help="With --browser: what to do on each page, comma-separated: quiet (wait for "
+                   "the network), scroll (until the page stops growing), click (\"load more\" "
+                   "buttons); or none.")
+@click.option("--click-selector", default="", metavar="CSS", show_default=False,
+              help="With --browser: also click elements matching CSS (e.g. '.more').")
+@click.option("--page-timeout", type=float, default=30.0,
+              help="With --browser: seconds a page may take to load, and again for its "
+                   "behaviours; a page still loading then is cut off and the capture goes on.")
+@click.option("--chromium", metavar="PATH", default=None,
+              help="With --browser: the Chromium or Chrome to use. [default: found on the "
+                   "usual paths]")
+@click.option("--screenshots", is_flag=True,
+              help="With --browser: also record a PNG of each page's first screen.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted capture in -o DIR with its saved settings.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
@@ -138,6 +163,7 @@ def command(urls: Tuple[str, ...], out_dir: Optional[Path], seeds_file: Optional
       mirrorkit capture https://example.org/ -o archives/example
       mirrorkit capture https://example.org/reports/ --scope prefix --depth 2
       mirrorkit capture https://example.org/ --proxy socks5h://127.0.0.1:9050
+      mirrorkit capture https://blog.example.org/ --browser --tabs 4 --screenshots
       mirrorkit capture --resume -o archives/example
 
     \b
@@ -159,8 +185,18 @@ def command(urls: Tuple[str, ...], out_dir: Optional[Path], seeds_file: Optional
         timeout=kw["timeout"], user_agent=kw["user_agent"], resume=kw["resume"],
         insecure=kw["insecure"], operator=kw["operator"],
         warc_size=_parse_size(kw["warc_size"], "--warc-size") or 1, retries=kw["retries"],
-        argv=_argv(urls),
+        argv=_argv(urls), browser=kw["browser"], tabs=kw["tabs"],
+        behaviors=_behaviors(kw["behaviors"]), click_selector=kw["click_selector"],
+        page_timeout=kw["page_timeout"], chromium=kw["chromium"],
+        screenshots=kw["screenshots"],
     )
+    browser_only = [name for name, given in (
+        ("--tabs", kw["tabs"] != 4), ("--behaviors", kw["behaviors"] != "quiet,scroll,click"),
+        ("--click-selector", bool(kw["click_selector"])),
+        ("--page-timeout", kw["page_timeout"] != 30.0), ("--chromium", bool(kw["chromium"])),
+        ("--screenshots", kw["screenshots"])) if given]
+    if browser_only and not kw["browser"] and not kw["resume"]:
+        raise UsageError(f"{browser_only[0]} only applies to a browser capture: add --browser")
     update, stop = (None, None)
     if progress_enabled(kw["quiet"], kw["as_json"]):
         update, stop = _progress()

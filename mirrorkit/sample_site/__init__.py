@@ -6,6 +6,11 @@ paginated `?page=N` URLs, a page in GBK declared only in the HTTP header, a 404 
 that disallows a folder, an image, a script and a link on another host, a script that fetches JSON,
 and responses sent gzip-encoded and chunked. The demo and the tests capture it.
 
+The River Diary (`blog/`) is built by JavaScript, in English and Chinese: a menu and posts from
+JSON, infinite scroll, an "Older posts" button, lazy images, a script-inserted stylesheet and a
+CSSOM rule with background images, a FontFace web font and a WebSocket. Only a browser capture
+gets what it builds (`JS_PAGES`, `JS_REQUISITES`).
+
     >>> with SampleSite() as site:
     ...     site.url.startswith("http://127.0.0.1:")
     True
@@ -13,7 +18,9 @@ and responses sent gzip-encoded and chunked. The demo and the tests capture it.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import mimetypes
 import sys
 import threading
@@ -48,7 +55,7 @@ PAGES = [
     "", "index.html", "about.html", "contact.html", "petition.html",
     "reports/", "reports/?page=2", "reports/?page=3",
     "reports/2026-water.html", "reports/2025-detention.html", "reports/2024-press.html",
-    "news/", "news/gbk.html", "zh/", "zh/about.html", "zh/reports.html",
+    "news/", "news/gbk.html", "zh/", "zh/about.html", "zh/reports.html", "blog/",
 ]
 REQUISITES = [
     "css/main.css", "css/fonts.css", "css/print.css",
@@ -57,7 +64,19 @@ REQUISITES = [
     "img/river-480.jpg", "img/river-960.jpg", "img/map.webp", "img/map.png", "img/pin.png",
     "img/lo-dpi.png", "img/hi-dpi@2x.png", "img/poster.png", "reports/assets/chart.png",
     "js/petition.js", "data/signatures.json", "data/captions-en.vtt", "embed/map.html",
+    "js/blog.js",
 ]
+# What only a browser finds: pages linked from the blog's script-built menu, and what its script
+# loads (feeds, lazy images, the inserted stylesheet, CSSOM and FontFace resources).
+JS_PAGES = ["blog/archive.html"]
+BLOG_POSTS = 11
+JS_REQUISITES = [
+    "data/blog/menu.json", "data/blog/posts-1.json", "data/blog/posts-2.json",
+    "data/blog/posts-3.json", "data/blog/older.json", "css/blog-theme.css",
+    "img/blog/header-bg.png", "img/blog/footer-bg.png", "css/fonts/lantern-blog.woff2",
+    *[f"img/blog/post-{n}.png" for n in range(1, BLOG_POSTS + 1)],
+]
+WEBSOCKET = "ws/live"
 PARTNER_REQUISITES = ["logo.png", "widget.js"]
 PARTNER_LINKS = ["index.html"]
 REDIRECTS = {"old-reports.html": "reports/"}
@@ -103,6 +122,9 @@ class SampleSite:
     partner_port: int = 0
     delay: float = 0.0
     requests_log: list[tuple[str, str, str]] = field(default_factory=list)
+    # (path, Host, Via header or "") of every request, WebSocket handshakes included: a proxy
+    # test checks that everything came through the proxy.
+    via_log: list[tuple[str, str, str]] = field(default_factory=list)
     _servers: list[_Server] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -153,6 +175,10 @@ class SampleSite:
             "not_found": [u + p for p in NOT_FOUND],
             "gbk_page": u + GBK_PAGE,
             "external_links": [o + p for p in PARTNER_LINKS],
+            "js_pages": [u + p for p in JS_PAGES],
+            "js_requisites": [u + p for p in JS_REQUISITES],
+            "js_disallowed": [u + "private/draft-posts.json"],
+            "blog": u + "blog/",
         }
 
     def body(self, path: str) -> bytes:
@@ -162,9 +188,10 @@ class SampleSite:
             raise FileNotFoundError(path)
         return data
 
-    def log(self, method: str, path: str, netloc: str) -> None:
+    def log(self, method: str, path: str, netloc: str, via: str = "") -> None:
         with self._lock:
             self.requests_log.append((method, path, netloc))
+            self.via_log.append((path, netloc, via))
 
 
 def _fill(site: SampleSite, data: bytes) -> bytes:
@@ -258,9 +285,14 @@ def _make_handler(site: SampleSite, root: Path, main: bool) -> type[BaseHTTPRequ
             self._respond(head=False)
 
         def _respond(self, head: bool) -> None:
-            site.log(self.command, self.path, self.headers.get("Host", ""))
+            site.log(self.command, self.path, self.headers.get("Host", ""),
+                     self.headers.get("Via", ""))
             if site.delay:
                 time.sleep(site.delay)
+            if main and self.path == "/" + WEBSOCKET and \
+                    self.headers.get("Upgrade", "").lower() == "websocket":
+                self._websocket()
+                return
             status, ctype, data = _resolve(site, root, self.path, main)
             rel = urlsplit(self.path).path.lstrip("/")
             self.send_response(status)
@@ -291,6 +323,20 @@ def _make_handler(site: SampleSite, root: Path, main: bool) -> type[BaseHTTPRequ
                 self.wfile.write(b"0\r\n\r\n")
             else:
                 self.wfile.write(data)
+
+        def _websocket(self) -> None:
+            # RFC 6455 handshake, one text message, then close: enough for a page to show it.
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            accept = base64.b64encode(hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").encode()).digest()).decode()
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept)
+            self.end_headers()
+            text = b"Live: 3 volunteers are in the field today."
+            self.wfile.write(bytes([0x81, len(text)]) + text + bytes([0x88, 0]))
+            self.close_connection = True
 
     return Handler
 
