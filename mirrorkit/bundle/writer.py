@@ -75,8 +75,14 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
                   collection: Optional[str] = None, sequence: Optional[int] = None,
                   text: bool = False,
                   record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
-                  progress: Optional[Progress] = None, index_format: str = "auto") -> Path:
+                  progress: Optional[Progress] = None, index_format: str = "auto",
+                  package_extra: Optional[Dict[str, Any]] = None,
+                  revisit_elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> Path:
     """Write a signed WACZ bundle; raises UsageError, WarcError or MirrorkitError (disk, key).
+
+    Update bundles (bundle/update.py) pass `package_extra` (top-level datapackage fields bound by
+    the signature, e.g. `relation`) and `revisit_elsewhere(entry)`, True when a revisit's original
+    is in a base bundle rather than in these captures.
 
     `record_filter(entry)` keeps a record in the bundle when it returns True (the WARCs are then
     rewritten with only the kept records). `index_format` is "auto", "cdxj" or "compressed".
@@ -98,7 +104,8 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
         result = _build(sources, out, tmp_out, workdir, key=key, title=title,
                         description=description, collection=collection, sequence=sequence,
                         text=text, record_filter=record_filter, progress=progress,
-                        index_format=index_format)
+                        index_format=index_format, package_extra=package_extra,
+                        revisit_elsewhere=revisit_elsewhere)
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
         raise MirrorkitError(f"bundling failed: {err.strerror or err}{where}",
@@ -118,7 +125,8 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
            title: Optional[str], description: Optional[str], collection: Optional[str],
            sequence: Optional[int], text: bool,
            record_filter: Optional[Callable[[CdxjEntry], bool]], progress: Optional[Progress],
-           index_format: str) -> Path:
+           index_format: str, package_extra: Optional[Dict[str, Any]] = None,
+           revisit_elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> Path:
     warcs = _plan(sources)
     size = sum(w.path.stat().st_size for w in warcs)
     done = [0]
@@ -131,7 +139,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
 
     with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
         resources = _index_and_copy(warcs, zf, workdir, text, tick, record_filter)
-        _check_revisits([e for w in warcs for e in w.entries])
+        _check_revisits([e for w in warcs for e in w.entries], revisit_elsewhere)
         pages = pagetext.build_pages(warcs, text)
         created = _now()
         fingerprint = str(key.fingerprint)
@@ -170,6 +178,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
             package["mainPageUrl"] = package["mainPageURL"] = main["url"]
             package["mainPageDate"] = main["ts"]
         package["resources"] = resources
+        package.update(package_extra or {})
         package["mirrorkit"] = {"publisher": str(key.name), "fingerprint": fingerprint,
                                 "collection": collection, "sequence": sequence, "format": 1}
         package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
@@ -333,7 +342,8 @@ def _apply_filter(warc: _Warc, workdir: Path, keep: Callable[[CdxjEntry], bool])
     warc.html = [h for h in warc.html if h["url"] in urls]
 
 
-def _check_revisits(entries: List[CdxjEntry]) -> None:
+def _check_revisits(entries: List[CdxjEntry],
+                    elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> None:
     """Refuse a revisit whose original record is not in the bundle (replay could not show it)."""
     by_key: Dict[str, List[CdxjEntry]] = {}
     for entry in entries:
@@ -348,7 +358,7 @@ def _check_revisits(entries: List[CdxjEntry]) -> None:
         candidates = by_key.get(surt_key(target), [])
         date = entry.fields.get("refersToDate")
         if any(c.timestamp == date or (entry.digest and c.digest == entry.digest)
-               for c in candidates):
+               for c in candidates) or (elsewhere is not None and elsewhere(entry)):
             continue
         raise UsageError(
             f"the revisit record for {entry.url} ({entry.filename}) refers to {target}"

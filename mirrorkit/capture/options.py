@@ -14,7 +14,7 @@ from mirrorkit.capture.warcwriter import DEFAULT_MAX_FILE_SIZE
 DEFAULT_USER_AGENT = f"Mozilla/5.0 (compatible; mirrorkit/{__version__}; web archiving)"
 # What defines the crawl (saved at the start, reused by --resume); the rest may change on resume.
 CRAWL_FIELDS = ("seeds", "depth", "scope", "include", "exclude", "obey_robots", "max_pages",
-                "max_size", "user_agent", "operator")
+                "max_size", "user_agent", "operator", "dedup_against")
 
 
 @dataclass
@@ -43,6 +43,8 @@ class CaptureOptions:
     retries: int = 3
     backoff: float = 1.0
     argv: List[str] = field(default_factory=list)
+    # Earlier bundles (WACZ paths) whose payloads become revisits (issue 15, capture/dedup.py).
+    dedup_against: List[str] = field(default_factory=list)
 
     def crawl_fields(self) -> Dict[str, Any]:
         """The options that define the crawl, for saving."""

@@ -45,10 +45,14 @@ def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], 
               "CSS and redirects only; images, fonts, scripts and media are dropped.")
 @click.option("--max-bytes", type=click.IntRange(min=1), metavar="N", help="With --lite: drop "
               "later pages, then style sheets, until the bundle is at most N bytes.")
+@click.option("--base", "bases", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Make an update of this earlier bundle: only what it lacks, needing it to be "
+                   "read (capture with --dedup-against it first; repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Optional[str],
             description: Optional[str], collection: Optional[str], sequence: Optional[int],
-            text: bool, lite: bool, max_bytes: Optional[int], as_json: bool) -> int:
+            text: bool, lite: bool, max_bytes: Optional[int], as_json: bool,
+            bases: Tuple[Path, ...] = ()) -> int:
     """Sign one or more captures into a WACZ bundle (OUT.wacz).
 
     A CAPTURE is a capture folder (from `mirrorkit capture`) or any WARC file, including WARCs
@@ -68,7 +72,22 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
 
     key = signing.load_private_key(key_path, passphrase_for_key(key_path))
     update, bar = _progress_bar(progress_enabled(False, as_json))
-    if bar is not None:
+    if bases:  # an update bundle (issue 15): mirrorkit/bundle/update.py
+        from mirrorkit.bundle.update import create_update
+        from mirrorkit.errors import UsageError
+
+        if lite:
+            raise UsageError("--lite and --base do not go together")
+        if bar is not None:
+            with bar:
+                path = create_update(list(captures), output, bases=list(bases), key=key,
+                                     title=title, description=description, collection=collection,
+                                     sequence=sequence, text=text, progress=update)
+        else:
+            path = create_update(list(captures), output, bases=list(bases), key=key, title=title,
+                                 description=description, collection=collection,
+                                 sequence=sequence, text=text)
+    elif bar is not None:
         with bar:
             path = create_bundle(list(captures), output, key=key, title=title,
                                  description=description, collection=collection,

@@ -119,6 +119,9 @@ def _progress() -> Tuple[Callable[[Stats], None], Callable[[], None]]:
               help="Start a new WARC file when the current one reaches this size.")
 @click.option("--retries", type=int, default=3,
               help="Attempts after a connection error, timeout, 429 or 5xx (with backoff).")
+@click.option("--dedup-against", "dedup_against", multiple=True, metavar="OLD.wacz",
+              help="Write responses whose payload is already in this earlier bundle as revisit "
+                   "records pointing into it, for `bundle --base` (repeatable).")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted capture in -o DIR with its saved settings.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
@@ -159,7 +162,7 @@ def command(urls: Tuple[str, ...], out_dir: Optional[Path], seeds_file: Optional
         timeout=kw["timeout"], user_agent=kw["user_agent"], resume=kw["resume"],
         insecure=kw["insecure"], operator=kw["operator"],
         warc_size=_parse_size(kw["warc_size"], "--warc-size") or 1, retries=kw["retries"],
-        argv=_argv(urls),
+        argv=_argv(urls), dedup_against=[str(p) for p in kw["dedup_against"]],
     )
     update, stop = (None, None)
     if progress_enabled(kw["quiet"], kw["as_json"]):

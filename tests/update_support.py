@@ -1,0 +1,49 @@
+"""Test support for update bundles: the sample site served from a modified copy of its files, on
+the ports of an earlier capture (its pages name their own origin, so the URLs must not move)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from mirrorkit.sample_site import PARTNER_ROOT, SITE_ROOT, SampleSite, _make_handler, _Server
+
+# What the second capture changes: two pages and one image.
+CHANGED_PAGES = ("about.html", "contact.html")
+CHANGED_IMAGE = "img/logo.png"
+NEW_TEXT = "Updated in the second edition"
+
+
+@dataclass
+class FolderSite(SampleSite):
+    """The sample site served from `root` (a copy of its files) instead of the built-in folder."""
+
+    root: Optional[Path] = None
+
+    def start(self) -> FolderSite:
+        """Bind both servers (on the given ports) and serve from daemon threads."""
+        main = _Server((self.host, self.port),
+                       _make_handler(self, self.root or SITE_ROOT, main=True))
+        partner = _Server((self.host, self.partner_port),
+                          _make_handler(self, PARTNER_ROOT, main=False))
+        self.port, self.partner_port = main.server_address[1], partner.server_address[1]
+        for server in (main, partner):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self._servers.append(server)
+        return self
+
+
+def modified_copy(dest: Path) -> Path:
+    """A copy of the sample site's files with two pages and one image changed."""
+    shutil.copytree(SITE_ROOT, dest)
+    for page in CHANGED_PAGES:
+        path = dest / page
+        html = path.read_text("utf-8")
+        path.write_text(html.replace("</h1>", f"</h1>\n<p class=update>{NEW_TEXT}: {page}</p>",
+                                     1), "utf-8")
+    image = dest / CHANGED_IMAGE
+    image.write_bytes(image.read_bytes() + b"\0" * 16)  # PNG readers ignore trailing bytes
+    return dest
