@@ -24,6 +24,7 @@ from mirrorkit.errors import MirrorkitError
 COMMANDS: dict[str, str] = {
     "capture": "mirrorkit.cli.capture",
     "bundle": "mirrorkit.cli.bundle",
+    "merge": "mirrorkit.cli.merge",
     "verify": "mirrorkit.cli.verify",
     "key": "mirrorkit.cli.key",
     "trust": "mirrorkit.cli.trust",
