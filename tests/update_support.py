@@ -47,3 +47,53 @@ def modified_copy(dest: Path) -> Path:
     image = dest / CHANGED_IMAGE
     image.write_bytes(image.read_bytes() + b"\0" * 16)  # PNG readers ignore trailing bytes
     return dest
+
+
+@dataclass
+class Chain:
+    """A base bundle of the sample site and an update made after two pages and an image
+    changed; the live sites are stopped by now."""
+
+    root: Path
+    key_path: Path
+    fingerprint: str
+    site_url: str
+    capture1: Path
+    capture2: Path
+    base: Path
+    update: Path
+
+
+def build_chain(root: Path) -> Chain:
+    """Capture, bundle, change, capture again with --dedup-against, bundle with --base (CLI)."""
+    import os
+
+    from mirrorkit.cli import main
+    from mirrorkit.trust.signing import load_private_key
+
+    os.environ.setdefault("MIRRORKIT_PASSPHRASE", "")
+    key_path = root / "publisher.key"
+    assert main(["key", "generate", "--name", "Lantern Rights Watch", "--out", str(key_path),
+                 "--no-passphrase", "--json"]) == 0
+    fingerprint = load_private_key(key_path, None).fingerprint
+    c1, c2 = root / "capture-1", root / "capture-2"
+    site = SampleSite().start()
+    try:
+        assert main(["capture", site.url, "-o", str(c1), "--quiet"]) == 0
+    finally:
+        site.stop()
+    url, port, partner = site.url, site.port, site.partner_port
+    base = root / "lantern-1.wacz"
+    assert main(["bundle", str(c1), "--key", str(key_path), "-o", str(base),
+                 "--collection", "lantern", "--json"]) == 0
+    changed = FolderSite(port=port, partner_port=partner, root=modified_copy(root / "site-2"))
+    changed.start()
+    try:
+        assert main(["capture", url, "-o", str(c2), "--quiet", "--dedup-against",
+                     str(base)]) == 0
+    finally:
+        changed.stop()
+    update = root / "lantern-2.wacz"
+    assert main(["bundle", str(c2), "--key", str(key_path), "-o", str(update),
+                 "--base", str(base), "--json"]) == 0
+    return Chain(root, key_path, fingerprint, url, c1, c2, base, update)
