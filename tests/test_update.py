@@ -332,7 +332,7 @@ def warcs_of(tmp_path: Path) -> Iterator[Any]:
         out = []
         with WaczReader(bundle) as reader:
             for name in reader.warc_names:
-                dest = tmp_path / "warcs" / bundle.stem / name
+                dest = tmp_path / "warcs" / f"{bundle.stem}-{name}"  # names may coincide
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with reader.open_member("archive/" + name) as src, open(dest, "wb") as dst:
                     shutil.copyfileobj(src, dst)

@@ -103,13 +103,15 @@ def _lay_out(order: List[Tuple[Path, int, bool]], workdir: Path) -> List[Path]:
                 for line in [_PAGES_HEADER, *pages]:
                     fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             for name in reader.warc_names:
-                if name in names:
-                    raise UsageError(f"two bundles of the chain hold a WARC named {name}")
-                names.add(name)
                 keep = None if reader is newest else needed.get((n, name), set())
                 if keep is not None and not keep:
                     continue
-                _copy_warc(reader, name, folder / name, keep)
+                # Two captures in the same second have WARCs of the same name: number the later.
+                target, number = name, 2
+                while target in names:
+                    target, number = f"{number}-{name}", number + 1
+                names.add(target)
+                _copy_warc(reader, name, folder / target, keep)
             if not any(folder.glob("*.warc*")):
                 shutil.rmtree(folder)
                 continue
