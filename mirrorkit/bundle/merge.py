@@ -38,9 +38,9 @@ def _edition_order(paths: List[Path]) -> List[Tuple[Path, int, bool]]:
                 links = requirements(package)
         except InvalidBundle as err:
             raise UsageError(f"{path} is not a readable bundle: {err.message}") from None
-        block = package.get("mirrorkit") if isinstance(package.get("mirrorkit"), dict) else {}
-        seq = block.get("sequence") if isinstance(block.get("sequence"), int) else 0
-        out.append((path, seq, bool(links)))
+        block = package.get("mirrorkit")
+        seq = block.get("sequence") if isinstance(block, dict) else None
+        out.append((path, seq if isinstance(seq, int) else 0, bool(links)))
     return sorted(out, key=lambda item: item[1])
 
 

@@ -27,7 +27,6 @@ from mirrorkit.verify import VerificationFailed, verify_bundle
 from mirrorkit.verify.chain import file_sha256
 
 
-
 class _Base:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,8 +74,8 @@ def create_update(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
         raise UsageError("an update needs at least one --base")
     opened: List[_Base] = []
     try:
-        for base in bases:
-            path = Path(base)
+        for given in bases:
+            path = Path(given)
             if not path.is_file():
                 raise UsageError(f"--base {path}: no such file")
             if out.exists() and path.resolve() == out.resolve():
@@ -88,8 +87,8 @@ def create_update(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
     except InvalidBundle as err:
         raise UsageError(f"a --base is not a readable bundle: {err.message}") from None
     finally:
-        for base in opened:
-            base.reader.close()
+        for one in opened:
+            one.reader.close()
 
 
 def _create(captures: Sequence[Union[str, os.PathLike]], out: Path, bases: List[_Base], *,

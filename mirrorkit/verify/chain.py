@@ -81,8 +81,8 @@ class ChainReport:
         # The update's own verdict ("valid but not trusted") does not hold for a broken chain.
         lines.extend(own[1:] if self.problems and self.update.ok else own)
         for link in self.links:
-            state = link.problem or (f"found at {link.path}, intact, same key, sequence "
-                                     f"{link.report.bundle.get('sequence') if link.report else '?'}")
+            seq = link.report.bundle.get("sequence") if link.report else "?"
+            state = link.problem or f"found at {link.path}, intact, same key, sequence {seq}"
             lines.append(f"Needs {link.filename} ({link.hash}): {state}")
         if self.links:
             lines.append(f"Revisits into the chain: {self.revisits} checked, "
@@ -262,10 +262,7 @@ def verify_chain(path: Any, *, bases: Sequence[Any] = (), fingerprint: Optional[
             links = requirements(reader.datapackage)
     except InvalidBundle:
         links = []  # verify_bundle below reports the damage in its own words
-    if given and not links:
-        links_note = "it names no base (relation.requires)"
-    else:
-        links_note = ""
+    links_note = "it names no base (relation.requires)" if given and not links else ""
     report = _verify_update(target, fingerprint, deep, strict, progress, bool(links))
     chain = ChainReport(update=report, links=links)
     if links_note:
