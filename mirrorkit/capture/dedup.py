@@ -3,8 +3,9 @@ whose payload is already in one of them is written as a revisit pointing into it
 
 Browsertrix Crawler's convention (>= 1.12 "dedupe"): the revisit carries the
 identical-payload-digest profile, `WARC-Refers-To-Target-URI`, `WARC-Refers-To-Date` and
-`WARC-Refers-To-Container: file://OLD.wacz`. The capture's warcinfo names each base with its sha256 (`mirrorkit-base`), so
-`bundle --base` can tell a capture that was deduplicated against *that* file from one that was not.
+`WARC-Refers-To-Container: file://OLD.wacz`. The capture's warcinfo names each base with its
+sha256 (`mirrorkit-base`), so `bundle --base` can tell a capture that was deduplicated against
+*that* file from one that was not.
 """
 
 from __future__ import annotations
