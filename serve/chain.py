@@ -14,10 +14,11 @@ opened and before the `BundleSet` is built.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from mirrorkit.errors import InvalidBundle, MirrorkitError
+from mirrorkit.errors import MirrorkitError
 from mirrorkit.formats.cdxj import CdxjEntry
 from mirrorkit.formats.timestamps import pretty
 
@@ -171,10 +172,9 @@ def link_chains(opened: List[Any]) -> List[Any]:
                 continue
             beside = bundle.path.parent / name
             if "/" not in name and "\\" not in name and beside.is_file():
-                try:
+                # An unreadable one: verification then reports the base as missing.
+                with contextlib.suppress(MirrorkitError):
                     bases.append(open_bundle(beside.resolve(), f"{bundle.name}~{len(bases)}"))
-                except (InvalidBundle, MirrorkitError):
-                    pass  # verification reports the base as missing or unreadable
         try:
             chained = ChainBundle(bundle.path, bundle.name, bases)
         except MirrorkitError:
