@@ -2,8 +2,9 @@
 
 The capture was made with `capture --dedup-against OLD.wacz`, so every response whose payload OLD
 already holds is a revisit into OLD. The update is then an ordinary signed WACZ of that capture
-(new and changed records, revisits, requests; its own index; the page list of the whole new
-edition), plus `relation.requires: [{"filename", "hash", "size"}]` naming OLD (Browsertrix's
+(new and changed records and the revisits, without the request records, which replay never
+reads and which would double the size of every revisit; its own index; the page list of the whole
+new edition), plus `relation.requires: [{"filename", "hash", "size"}]` naming OLD (Browsertrix's
 convention) inside the signed datapackage, the collection of OLD and its sequence number + 1.
 
 Refused: a base that fails verification, a base from another collection or signed by another
@@ -130,13 +131,21 @@ def _create(captures: Sequence[Union[str, os.PathLike]], out: Path, bases: List[
         writer.create_bundle(captures, tmp, key=key, title=title, description=description,
                              collection=base_collection, sequence=sequence or top + 1, text=text,
                              progress=progress, index_format=index_format,
-                             package_extra=package_extra, revisit_elsewhere=in_base)
+                             package_extra=package_extra, revisit_elsewhere=in_base,
+                             # Every indexed record kept, request records dropped: replay never
+                             # reads them, and beside a revisit they would double its size. The
+                             # records themselves are not altered (re-gzipped at level 9).
+                             record_filter=_keep_indexed)
         _check_no_base_payload(tmp, bases)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
     return out
+
+
+def _keep_indexed(_entry: CdxjEntry) -> bool:
+    return True
 
 
 def _check_no_base_payload(path: Path, bases: List[_Base]) -> None:
