@@ -28,14 +28,15 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, Set
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
 LISTS = 20
-WORDS = ("water village report rights river testimony family clean access law court province "
-         "volunteer document evidence witness health school road market").split()
+WORDS = ["water", "village", "report", "rights", "river", "testimony", "family", "clean",
+         "access", "law", "court", "province", "volunteer", "document", "evidence", "witness",
+         "health", "school", "road", "market"]
 
 
 class Site:
