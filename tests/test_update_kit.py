@@ -38,3 +38,25 @@ def test_kit_refuses_an_update_without_its_base(chain: Chain, tmp_path: Path) ->
     with pytest.raises(KitError, match="needs"):
         build_kit([lone / chain.update.name], tmp_path / "kit")
     assert not (tmp_path / "kit").exists()
+
+
+@pytest.mark.slow
+def test_qr_decode_verifies_an_update_with_its_base_when_at_hand(
+        chain: Chain, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mirrorkit.cli import main
+    from mirrorkit.verify.chain import file_sha256
+
+    frames = tmp_path / "frames"
+    assert main(["qr", "encode", str(chain.update), "-o", str(frames), "--quiet"]) == 0
+    got = tmp_path / "got"
+    got.mkdir()
+    capsys.readouterr()
+    # no base at hand: exit 1, the message names the base it needs, the file is kept
+    assert main(["qr", "decode", str(frames), "-o", str(got / chain.update.name)]) == 1
+    err = capsys.readouterr().err
+    assert chain.base.name in err and file_sha256(chain.base) in err
+    assert (got / chain.update.name).read_bytes() == chain.update.read_bytes()
+    # with the base beside it: verified as a chain (valid, signer not in this trust store)
+    (got / chain.update.name).unlink()
+    shutil.copyfile(chain.base, got / chain.base.name)
+    assert main(["qr", "decode", str(frames), "-o", str(got / chain.update.name)]) == 3
