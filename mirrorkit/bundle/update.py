@@ -23,7 +23,7 @@ from mirrorkit.errors import InvalidBundle, UsageError
 from mirrorkit.formats.bases import is_original, parse_bases
 from mirrorkit.formats.cdxj import CdxjEntry, find_original
 from mirrorkit.formats.wacz import WaczReader
-from mirrorkit.formats.warc import iter_records
+from mirrorkit.formats.warc import warc_files
 from mirrorkit.verify import VerificationFailed, verify_bundle
 from mirrorkit.verify.chain import file_sha256
 
@@ -50,13 +50,22 @@ class _Base:
 
 def _declared_bases(captures: Sequence[Union[str, os.PathLike]]) -> Set[str]:
     """The sha256 hashes the captures' warcinfo records name as bases."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
     found: Set[str] = set()
     for capture in captures:
-        for record in iter_records(Path(capture)):
-            if record.rec_type != "warcinfo":
-                continue
-            text = record.content_stream().read(1 << 20).decode("utf-8", "replace")
-            found.update(h for _name, h in parse_bases(text))
+        for path in warc_files(Path(capture)):
+            # Each WARC starts with its warcinfo: read the leading ones, not the whole file.
+            try:
+                with open(path, "rb") as fh:
+                    for record in ArchiveIterator(fh):
+                        if record.rec_type != "warcinfo":
+                            break
+                        text = record.content_stream().read(1 << 20).decode("utf-8", "replace")
+                        found.update(h for _name, h in parse_bases(text))
+            except (ArchiveLoadFailed, OSError):
+                continue  # the writer reports an unreadable WARC in its own words
     return found
 
 
