@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -115,12 +116,20 @@ def serve(site: Site) -> ThreadingHTTPServer:
     return server
 
 
+CPU: Dict[str, float] = {}  # the last mk() run's CPU time (user + system), in seconds
+
+
 def mk(*args: str, env: Dict[str, str]) -> float:
-    """Run the mirrorkit CLI; return its wall time. Raises CalledProcessError."""
+    """Run the mirrorkit CLI; return its wall time (its CPU time in CPU["last"]).
+    Raises CalledProcessError."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run([str(BIN / "mirrorkit"), *args], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-    return time.monotonic() - start
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 
 def rsync_bytes(old: Path, new: Path, work: Path) -> Dict[str, int]:
@@ -172,11 +181,13 @@ def main() -> None:
         site.changed = set(random.Random(2).sample(range(n), max(1, round(n * args.change))))
         site.edition, site.change_images = 2, args.change_images
         # Same site state for both; alternated, best of three each, so neither gets a warm start.
-        plain, dedup = [], []
+        plain, dedup, plain_cpu, dedup_cpu = [], [], [], []
         for r in range(3):
             plain.append(mk("capture", url, "-o", str(work / f"plain-{r}"), *crawl, env=env))
+            plain_cpu.append(CPU["last"])
             dedup.append(mk("capture", url, "-o", str(work / f"dedup-{r}"), *crawl,
                             "--dedup-against", str(base), env=env))
+            dedup_cpu.append(CPU["last"])
         full = work / "site-2-full.wacz"
         t_full = mk("bundle", str(work / "plain-0"), "--key", str(key), "-o", str(full),
                     "--collection", "bench", env=env)
@@ -198,6 +209,9 @@ def main() -> None:
         "capture_s": {"plain": [round(t, 2) for t in plain],
                       "dedup": [round(t, 2) for t in dedup]},
         "capture_ratio_dedup_vs_plain": round(min(dedup) / min(plain), 3),
+        "capture_cpu_s": {"plain": [round(t, 2) for t in plain_cpu],
+                          "dedup": [round(t, 2) for t in dedup_cpu]},
+        "capture_cpu_ratio_dedup_vs_plain": round(min(dedup_cpu) / min(plain_cpu), 3),
         "bundle_s": {"full": round(t_full, 2), "update": round(t_update, 2),
                      "merge": round(t_merge, 2)},
         "rsync": rs,
