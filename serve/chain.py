@@ -54,8 +54,13 @@ class ChainBundle(ReplayBundle):
         try:
             from mirrorkit.verify.chain import verify_chain
 
-            chain = verify_chain(str(self.path), bases=[str(b.path) for b in self.bases],
-                                 fingerprint=fingerprint, remember=False)
+            paths = [str(b.path) for b in self.bases]
+            chain = verify_chain(str(self.path), bases=paths, fingerprint=fingerprint,
+                                 remember=False)
+            for base in self.bases:  # an earlier update of a longer chain: its own bases too
+                if _requires(base):
+                    verify_chain(str(base.path), bases=paths, fingerprint=fingerprint,
+                                 remember=False)
             self.report = chain
             self.fingerprint = self.fingerprint or chain.update.fingerprint
             names = ", ".join(self.base_files)
@@ -144,37 +149,45 @@ def _requires(bundle: ReplayBundle) -> List[Dict[str, Any]]:
 
 
 def link_chains(opened: List[Any]) -> List[Any]:
-    """Turn each update among ``opened`` into a ChainBundle over its bases.
+    """Turn each newest update among ``opened`` into a ChainBundle over all its bases.
 
-    A base is taken from the bundles given (same file name and size) or opened from beside the
-    update; bases absorbed into a chain leave the list. A missing base leaves the update a chain
-    with fewer bases: its verification then fails ("the base ... is missing"), so it is replayed
-    as VERIFICATION FAILED, never as trusted. Never raises.
+    Bases are followed through `relation.requires` transitively (an update of an update needs
+    both earlier files), taken from the bundles given (by file name) or opened from beside the
+    update; bases absorbed into a chain leave the list. A missing base leaves the chain shorter:
+    its verification then fails ("the base ... is missing"), so it is replayed as VERIFICATION
+    FAILED, never as trusted. Never raises.
     """
     by_file = {b.filename: b for b in opened if isinstance(b, ReplayBundle)}
+    required = {r["filename"] for b in by_file.values() for r in _requires(b)}
     absorbed = set()
     out: List[Any] = []
     for bundle in opened:
-        if not isinstance(bundle, ReplayBundle) or isinstance(bundle, ChainBundle):
-            out.append(bundle)
-            continue
-        requires = _requires(bundle)
-        if not requires:
-            out.append(bundle)
+        if not isinstance(bundle, ReplayBundle) or isinstance(bundle, ChainBundle) \
+                or not _requires(bundle) or bundle.filename in required:
+            out.append(bundle)  # a standalone bundle, or a base (dropped below if absorbed)
             continue
         bases: List[ReplayBundle] = []
-        for req in requires:
-            name = req["filename"]
-            base = by_file.get(name)
-            if base is not None and base is not bundle:
+        seen = {bundle.filename}
+        todo = [bundle]
+        while todo and len(seen) < 64:
+            current = todo.pop()
+            for req in _requires(current):
+                name = req["filename"]
+                if name in seen or "/" in name or "\\" in name:
+                    continue
+                seen.add(name)
+                base = by_file.get(name)
+                if base is None and (bundle.path.parent / name).is_file():
+                    # An unreadable one: verification then reports the base as missing.
+                    with contextlib.suppress(MirrorkitError):
+                        base = open_bundle((bundle.path.parent / name).resolve(),
+                                           f"{bundle.name}~{len(bases)}")
+                if base is None:
+                    continue
                 absorbed.add(id(base))
                 bases.append(base)
-                continue
-            beside = bundle.path.parent / name
-            if "/" not in name and "\\" not in name and beside.is_file():
-                # An unreadable one: verification then reports the base as missing.
-                with contextlib.suppress(MirrorkitError):
-                    bases.append(open_bundle(beside.resolve(), f"{bundle.name}~{len(bases)}"))
+                todo.append(base)
+        bases.sort(key=lambda b: _sequence(b))
         try:
             chained = ChainBundle(bundle.path, bundle.name, bases)
         except MirrorkitError:
@@ -183,3 +196,9 @@ def link_chains(opened: List[Any]) -> List[Any]:
         bundle.close()
         out.append(chained)
     return [b for b in out if id(b) not in absorbed]
+
+
+def _sequence(bundle: ReplayBundle) -> int:
+    block = bundle.storage.datapackage.get("mirrorkit")
+    seq = block.get("sequence") if isinstance(block, dict) else None
+    return seq if isinstance(seq, int) else 0
