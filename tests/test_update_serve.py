@@ -149,3 +149,31 @@ def test_chromium_shows_new_unchanged_and_earlier_editions(chain: Chain, browser
     origin = server.url.rstrip("/")
     assert all(u.startswith(origin) or u.startswith(("data:", "blob:", "about:"))
                for u in requests), [u for u in requests if not u.startswith(origin)][:5]
+
+
+def test_a_chain_of_two_updates(chain: Chain, tmp_path: Path) -> None:
+    from update_support import third_edition
+
+    from mirrorkit.bundle.merge import merge_bundles
+    from mirrorkit.trust.signing import load_private_key
+    from mirrorkit.verify.chain import verify_chain
+
+    third = third_edition(chain, "petition.html", "Third edition text")
+    report = verify_chain(third, fingerprint=chain.fingerprint)
+    assert report.trusted and [lk.filename for lk in report.links] == [chain.base.name,
+                                                                        chain.update.name]
+    app = _app([third, chain.update, chain.base], chain.fingerprint)
+    try:
+        (b,) = app.extensions["mirrorkit"].bundles
+        assert b.state == "trusted", b.reason
+        client = app.test_client()
+        latest = f"/{b.name}/99991231235959if_/{chain.site_url}"
+        assert "Third edition text" in client.get(latest + "petition.html").get_data(as_text=True)
+        # changed in the first update, unchanged since: still its new text
+        assert NEW_TEXT in client.get(latest + CHANGED_PAGES[0]).get_data(as_text=True)
+    finally:
+        app.extensions["mirrorkit"].close()
+    full = merge_bundles([chain.base, chain.update, third], tmp_path / "full.wacz",
+                         key=load_private_key(chain.key_path, None))
+    alone = verify_chain(full, fingerprint=chain.fingerprint, deep=True)
+    assert alone.trusted and not alone.links

@@ -62,6 +62,8 @@ class Chain:
     capture2: Path
     base: Path
     update: Path
+    port: int = 0
+    partner_port: int = 0
 
 
 def build_chain(root: Path) -> Chain:
@@ -96,4 +98,26 @@ def build_chain(root: Path) -> Chain:
     update = root / "lantern-2.wacz"
     assert main(["bundle", str(c2), "--key", str(key_path), "-o", str(update),
                  "--base", str(base), "--json"]) == 0
-    return Chain(root, key_path, fingerprint, url, c1, c2, base, update)
+    return Chain(root, key_path, fingerprint, url, c1, c2, base, update, port, partner)
+
+
+def third_edition(chain: Chain, page: str, text: str) -> Path:
+    """A second update: `page` changes once more; captured against both earlier bundles."""
+    from mirrorkit.cli import main
+
+    root = chain.root / "site-3"
+    shutil.copytree(chain.root / "site-2", root)
+    path = root / page
+    path.write_text(path.read_text("utf-8").replace("</h1>", f"</h1>\n<p>{text}</p>", 1),
+                    "utf-8")
+    c3 = chain.root / "capture-3"
+    site = FolderSite(port=chain.port, partner_port=chain.partner_port, root=root).start()
+    try:
+        assert main(["capture", chain.site_url, "-o", str(c3), "--quiet", "--dedup-against",
+                     str(chain.base), "--dedup-against", str(chain.update)]) == 0
+    finally:
+        site.stop()
+    out = chain.root / "lantern-3.wacz"
+    assert main(["bundle", str(c3), "--key", str(chain.key_path), "-o", str(out), "--base",
+                 str(chain.base), "--base", str(chain.update), "--json"]) == 0
+    return out
