@@ -24,6 +24,7 @@ from mirrorkit.formats.timestamps import pretty
 
 from .archive import ReplayBundle, open_bundle
 from .records import Record
+from .search import Page
 
 
 class _ChainEntry(CdxjEntry):
@@ -43,6 +44,7 @@ class ChainBundle(ReplayBundle):
         super().__init__(path, name)
         self.bases = bases
         self._changes: Optional[Dict[str, Tuple[str, str]]] = None
+        self._chain_pages: Optional[List[Page]] = None
 
     @property
     def base_files(self) -> List[str]:
@@ -84,6 +86,19 @@ class ChainBundle(ReplayBundle):
             self.reason = f"verification could not run: {type(err).__name__}: {err}"
         finally:
             self._verified.set()
+
+    @property
+    def pages(self) -> List[Page]:
+        """The update's page list (the whole edition). A page stored as a revisit into a base
+        has no text in the update (its record is not there): it takes the base's, for search."""
+        if self._chain_pages is None:
+            own = super().pages
+            texts: Dict[str, str] = {}
+            for base in self.bases:  # oldest first: a later edition's text wins
+                texts.update((p.url, p.text) for p in base.pages if p.text)
+            self._chain_pages = [p if p.text or p.url not in texts else
+                                 Page(p.url, p.ts, p.ts14, p.title, texts[p.url]) for p in own]
+        return self._chain_pages
 
     # -- one lookup over the chain ----------------------------------------------------------
     def candidates(self, url: str, key: Optional[str] = None) -> List[CdxjEntry]:

@@ -177,3 +177,32 @@ def test_a_chain_of_two_updates(chain: Chain, tmp_path: Path) -> None:
                          key=load_private_key(chain.key_path, None))
     alone = verify_chain(full, fingerprint=chain.fingerprint, deep=True)
     assert alone.trusted and not alone.links
+
+
+def test_search_finds_unchanged_pages_of_an_update(chain: Chain, tmp_path: Path) -> None:
+    from update_support import FolderSite
+
+    from mirrorkit.bundle.update import create_update
+    from mirrorkit.capture import CaptureOptions, capture, check_seed
+    from mirrorkit.trust.signing import load_private_key
+
+    key = load_private_key(chain.key_path, None)
+    base = writer.create_bundle([chain.capture1], tmp_path / "t-1.wacz", key=key,
+                                collection="texts", sequence=1, text=True)
+    site = FolderSite(port=chain.port, partner_port=chain.partner_port,
+                      root=chain.root / "site-2").start()
+    try:
+        capture(CaptureOptions(seeds=[check_seed(chain.site_url)], out_dir=tmp_path / "c",
+                               dedup_against=[str(base)]))
+    finally:
+        site.stop()
+    update = create_update([tmp_path / "c"], tmp_path / "t-2.wacz", bases=[base], key=key,
+                           text=True)
+    app = _app([update, base])
+    try:
+        (b,) = app.extensions["mirrorkit"].bundles
+        hits = [p.url for p in b.search("provincial water authority")]
+        assert chain.site_url + "petition.html" in hits  # a revisit: its text is the base's
+        assert any(NEW_TEXT in p.text for p in b.search("second edition"))
+    finally:
+        app.extensions["mirrorkit"].close()
