@@ -206,3 +206,34 @@ def test_search_finds_unchanged_pages_of_an_update(chain: Chain, tmp_path: Path)
         assert any(NEW_TEXT in p.text for p in b.search("second edition"))
     finally:
         app.extensions["mirrorkit"].close()
+
+
+def test_wrong_or_foreign_base_is_never_trusted(chain: Chain, tmp_path: Path) -> None:
+    from mirrorkit.trust.signing import load_private_key
+
+    key = load_private_key(chain.key_path, None)
+    wrong = tmp_path / "wrong"
+    foreign = tmp_path / "foreign"
+    for folder in (wrong, foreign):
+        folder.mkdir()
+    # the same name, another file (re-bundled by the same key)
+    writer.create_bundle([chain.capture1], wrong / chain.base.name, key=key,
+                         collection="lantern", sequence=1)
+    shutil.copyfile(chain.update, wrong / chain.update.name)
+    # a base signed by another key, and an update naming exactly that file
+    other = generate_key("Impostor")
+    base = writer.create_bundle([chain.capture1], foreign / chain.base.name, key=other,
+                                collection="lantern", sequence=1)
+    requires = {"relation": {"requires": [{"filename": base.name, "hash": file_sha256(base),
+                                           "size": base.stat().st_size}]}}
+    forged = writer.create_bundle([chain.capture2], foreign / "lantern-2.wacz", key=key,
+                                  collection="lantern", sequence=2, package_extra=requires,
+                                  revisit_elsewhere=lambda _e: True)
+    for paths, why in (([wrong / chain.update.name, wrong / chain.base.name], "not the one"),
+                       ([forged, base], "one signing key")):
+        app = _app(paths, chain.fingerprint)
+        try:
+            (b,) = app.extensions["mirrorkit"].bundles
+            assert b.state == "failed" and why in b.reason, b.reason
+        finally:
+            app.extensions["mirrorkit"].close()
