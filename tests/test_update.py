@@ -256,7 +256,7 @@ def merged(chain: Chain) -> Path:
 
 
 def test_merge_verifies_on_its_own(chain: Chain, merged: Path, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                   capsys: pytest.CaptureFixture[str], warcs_of: Any) -> None:
     lone = tmp_path / "full.wacz"
     shutil.copyfile(merged, lone)
     code, report = _verify_json([str(lone), "--deep", "--fingerprint", chain.fingerprint],
@@ -269,6 +269,8 @@ def test_merge_verifies_on_its_own(chain: Chain, merged: Path, tmp_path: Path,
     with WaczReader(lone) as reader:
         package = reader.datapackage
     assert "relation" not in package and package["mirrorkit"]["sequence"] == 2
+    subprocess.run([str(BIN / "warcio"), "check", *map(str, warcs_of(lone))], check=True,
+                   capture_output=True)
 
 
 def test_merge_copies_records_unaltered(chain: Chain, merged: Path) -> None:
@@ -349,6 +351,8 @@ def test_pywb_replays_base_and_update_as_one_collection(chain: Chain, tmp_path: 
     subprocess.run([str(BIN / "wb-manager"), "init", "coll"], cwd=root, check=True,
                    capture_output=True)
     warcs = warcs_of(chain.base) + warcs_of(chain.update)
+    subprocess.run([str(BIN / "warcio"), "check", *map(str, warcs)], check=True,
+                   capture_output=True)
     subprocess.run([str(BIN / "wb-manager"), "add", "coll", *map(str, warcs)], cwd=root,
                    check=True, capture_output=True)
     changed = [chain.site_url + p for p in CHANGED_PAGES]
