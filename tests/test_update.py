@@ -157,6 +157,10 @@ def test_verify_update_with_its_base(chain: Chain, capsys: pytest.CaptureFixture
     assert code == 3 and report["chain"]["requires"][0]["ok"]
 
 
+def test_base_given_for_a_standalone_bundle_is_a_usage_error(chain: Chain) -> None:
+    assert main(["verify", str(chain.base), "--base", str(chain.update)]) == 2
+
+
 def test_missing_base_is_exit_1_naming_file_and_hash(chain: Chain, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     lone = tmp_path / chain.update.name

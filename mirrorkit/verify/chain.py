@@ -262,12 +262,11 @@ def verify_chain(path: Any, *, bases: Sequence[Any] = (), fingerprint: Optional[
             links = requirements(reader.datapackage)
     except InvalidBundle:
         links = []  # verify_bundle below reports the damage in its own words
-    links_note = "it names no base (relation.requires)" if given and not links else ""
+    if given and not links:
+        raise UsageError(f"--base was given, but {target.name} is not an update (its "
+                         "datapackage.json names no base in relation.requires)")
     report = _verify_update(target, fingerprint, deep, strict, progress, bool(links))
     chain = ChainReport(update=report, links=links)
-    if links_note:
-        chain.problems.append(f"--base was given, but {target.name} is not an update: "
-                              f"{links_note}")
     found: List[Path] = []
     hashes: Dict[Path, str] = {}
     for link in links:
