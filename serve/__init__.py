@@ -160,6 +160,9 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
             opened.append(open_bundle(p, name))
         except MirrorkitError as err:
             opened.append(BrokenBundle(p, name, err.message))
+    from .chain import link_chains
+
+    opened = link_chains(opened)  # an update + its bases = one collection (issue 15)
     bundle_set = BundleSet(opened, scripts=bool(cfg["scripts"]))
 
     # Templates and static files are read as package resources, never as paths: the USB kit

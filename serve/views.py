@@ -47,6 +47,9 @@ def _page_view(bundle: Any, page: Dict[str, Any]) -> Dict[str, Any]:
         "ts": pretty_ts(ts14) if ts14.strip("0") and not ts14.startswith("9999") else "",
         "replay": replay_path(bundle, str(page.get("url")), ts14),
         "snippet": page.get("snippet", ""),
+        # update bundles (serve/chain.py): "new" / "changed since ..." and the earlier edition
+        "change": bundle.page_change(str(page.get("url"))) if hasattr(bundle, "page_change")
+        else None,
     }
 
 

@@ -174,12 +174,29 @@ def bundles(captures: Captures, tmp_path_factory: pytest.TempPathFactory) -> Dic
     return out
 
 
-@pytest.fixture(scope="module")
-def replay(bundles: Dict[str, Path]) -> Iterator[Any]:
+def _start(bundles: Dict[str, Path], scripts: bool) -> Any:
     from serve.server import start_server
 
-    server = start_server(list(bundles.values()), port=0)
+    server = start_server(list(bundles.values()), port=0, scripts=scripts)
     server.start_in_thread()
+    # scripts run only once a bundle verified; safe mode waits too, so both see the same state
+    assert server.app.extensions["mirrorkit"].wait_verified(120)
+    assert {b.state for b in server.bundles} <= {"trusted", "untrusted"}
+    return server
+
+
+@pytest.fixture(scope="module")
+def replay(bundles: Dict[str, Path]) -> Iterator[Any]:
+    """Both bundles served with archived scripts running (``serve --scripts``)."""
+    server = _start(bundles, scripts=True)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def safe_replay(bundles: Dict[str, Path]) -> Iterator[Any]:
+    """Both bundles served in the default safe mode: archived scripts do not run."""
+    server = _start(bundles, scripts=False)
     yield server
     server.close()
 
@@ -191,7 +208,10 @@ def chromium() -> Iterator[Any]:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking",
+                                          "--disable-component-update", "--disable-sync",
+                                          "--no-first-run"])
         yield browser
         browser.close()
 
@@ -223,88 +243,134 @@ ALL_VISIBLE = {"posts": BLOG_POSTS, "zh": True, "images": BLOG_POSTS, "menu": 4,
                "header_bg": True, "footer_bg": True, "font": True}
 
 
-def _scroll_through(page: Any) -> None:
-    # Scroll like a reader, so infinite scroll and lazy images load; press "Older posts".
+def _archived_frame(page: Any) -> Any:
+    """The reader page's frame holding the archived page (served by the content origin)."""
+    page.wait_for_selector("#mk-frame", state="attached")
+    for _ in range(100):
+        frames = [f for f in page.frames if f.parent_frame == page.main_frame]
+        if frames and frames[0].url.startswith("http"):
+            return frames[0]
+        page.wait_for_timeout(100)
+    raise AssertionError("no archived frame in the reader page")
+
+
+def _scroll_through(page: Any, frame: Any) -> None:
+    # Scroll like a reader, with the mouse over the archived frame, so infinite scroll and lazy
+    # images load; press "Older posts" (inside the frame).
+    box = page.locator("#mk-frame").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(40):
         page.mouse.wheel(0, 600)
         page.wait_for_timeout(120)
-    page.click("#older-posts", timeout=5000)
+    with contextlib.suppress(Exception):  # a static capture has no posts; a snapshot no button
+        page.frame_locator("#mk-frame").locator("#older-posts").click(timeout=5000)
     for _ in range(10):
         page.mouse.wheel(0, 600)
         page.wait_for_timeout(120)
-    page.wait_for_load_state("networkidle")
+    frame.wait_for_load_state("networkidle")
     # images further up: bring each one into view once
-    page.evaluate("""async () => { for (const i of document.querySelectorAll('article img')) {
+    frame.evaluate("""async () => { for (const i of document.querySelectorAll('article img')) {
         i.scrollIntoView(); await new Promise(r => setTimeout(r, 60)); } }""")
+    frame.wait_for_load_state("networkidle")
     page.wait_for_load_state("networkidle")
 
 
-def _replay_blog(chromium: Any, server: Any, name: str, blog: str) -> Dict[str, Any]:
+@dataclass
+class Replayed:
+    visible: Dict[str, Any]  # _VISIBLE_JS, evaluated inside the archived frame
+    urls: List[str]  # every request Chromium made, reader page and frame
+    frame_url: str
+    ran: Dict[str, Any]  # what the archived scripts would have left in the frame
+    at: Dict[str, Any]  # the reader's /_mk/at/<bundle> answer after the frame loaded
+
+
+def _replay_blog(chromium: Any, server: Any, name: str, blog: str) -> Replayed:
+    """Opens the reader page of ``blog`` in bundle ``name`` and reads the archived frame."""
     context = chromium.new_context(viewport={"width": 1000, "height": 800})
     urls: List[str] = []
     context.on("request", lambda r: urls.append(r.url))
-    page = context.new_page()
-    page.goto(f"{server.url}{name}/{TS}/{blog}", wait_until="networkidle")
-    with contextlib.suppress(Exception):  # a static capture has no posts, so no button
-        _scroll_through(page)
-    got = page.evaluate(_VISIBLE_JS)
-    got["urls"] = urls
-    context.close()
-    return got
+    try:
+        page = context.new_page()
+        resp = page.goto(f"{server.url}{name}/{TS}/{blog}", wait_until="networkidle")
+        assert resp is not None and resp.status == 200
+        assert page.locator("#mk-bar .verdict").count() == 1  # the reader's own trust bar
+        frame = _archived_frame(page)
+        frame.wait_for_load_state("load")
+        _scroll_through(page, frame)
+        visible = frame.evaluate(_VISIBLE_JS)
+        # Marks of archived scripts having run in the frame: the flag the injected client-side
+        # rewriter sets, and the history entry blog.js's infinite scroll pushes (?feed=).
+        ran = frame.evaluate("""() => ({
+            rewriter: window.__MK_REWRITE_ON === true,
+            pushed: location.search.indexOf("feed=") >= 0 })""")
+        frame_url = frame.url
+        # ask the reader itself, as its page does on every frame load
+        at = page.evaluate(f"""() => fetch("/_mk/at/{name}", {{cache: "no-store"}})
+                               .then(r => r.json())""")
+        assert page.url.startswith(f"{server.url}{name}/")  # the top window stays the reader
+    finally:
+        context.close()
+    return Replayed(visible, urls, frame_url, ran, at)
+
+
+def _leaks(urls: List[str], server: Any, name: str) -> List[str]:
+    """Requests to anywhere but the reader's origin and bundle ``name``'s content origin."""
+    bundle = server.app.extensions["mirrorkit"].get(name)
+    allowed = {server.port, bundle.content_port}
+    out = []
+    for u in urls:
+        parts = urlsplit(u)
+        if parts.scheme in ("data", "blob", "about"):
+            continue
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1" or parts.port not in allowed:
+            out.append(u)
+    return out
+
+
+def _assert_from_reader_and_content(got: Replayed, server: Any, name: str,
+                                    captures: Captures) -> None:
+    live = "{0.scheme}://{0.netloc}".format(urlsplit(captures.expected["pages"][0]))
+    assert [u for u in got.urls if u.startswith(live + "/")] == []  # the stopped live site
+    assert _leaks(got.urls, server, name) == []  # nor anywhere else
+    content = server.content_url(name)
+    assert got.frame_url.startswith(content)  # the frame is the bundle's content origin
+    assert any(u.startswith(content) for u in got.urls)
+    assert any(u.startswith(f"{server.url}{name}/") for u in got.urls)
 
 
 def test_replay_with_archived_scripts_shows_every_script_built_item(
         chromium: Any, replay: Any, captures: Captures) -> None:
     blog = captures.expected["blog"]
     got = _replay_blog(chromium, replay, "jsdemo", blog)
-    origin = replay.url.rstrip("/")
-    leaks = [u for u in got.pop("urls") if not u.startswith(origin)
-             and urlsplit(u).scheme not in ("data", "blob", "about")]
-    assert leaks == []  # everything came from the replay server, none from the (stopped) site
-    assert got == ALL_VISIBLE
+    _assert_from_reader_and_content(got, replay, "jsdemo", captures)
+    assert got.visible == ALL_VISIBLE
+    # the archived scripts did run, in the frame, with client-side rewriting
+    assert got.ran["rewriter"] is True and got.ran["pushed"] is True
+    assert got.at["scripts"] is True and got.at["kind"] == "page" and got.at["url"] == blog
     # the same page from the static capture misses them
     flat = _replay_blog(chromium, replay, "flat", blog)
-    flat.pop("urls")
-    assert flat["posts"] == 0 and flat["images"] == 0 and flat["menu"] == 0
-    assert not flat["header_bg"] and not flat["footer_bg"] and not flat["font"]
+    _assert_from_reader_and_content(flat, replay, "flat", captures)
+    v = flat.visible
+    assert v["posts"] == 0 and v["images"] == 0 and v["menu"] == 0 and not v["zh"]
+    assert not v["header_bg"] and not v["footer_bg"] and not v["font"]
 
 
 def test_replay_from_the_snapshot_with_scripts_off(
-        chromium: Any, replay: Any, captures: Captures) -> None:
-    """The rendered snapshot, shown with JavaScript off (as the safe-replay frame will), its
-    URLs served by the replay server: every script-built item is there."""
+        chromium: Any, safe_replay: Any, captures: Captures) -> None:
+    """Default safe mode: the frame runs no script, the page is shown from its rendered snapshot,
+    its URLs served by the bundle's content origin: every script-built item is there."""
     blog = captures.expected["blog"]
-    snap = [r for r in records(captures.browser)
-            if r[0] == "conversion" and r[1] == "urn:snapshot:" + blog][0][4]
-    live = captures.expected["pages"][0]
-    context = chromium.new_context(java_script_enabled=False,
-                                   viewport={"width": 1000, "height": 800})
-    served: List[Any] = []
-
-    def route(r: Any) -> None:
-        url = r.request.url
-        if url == blog:
-            r.fulfill(status=200, body=snap, content_type="text/html; charset=utf-8")
-        elif url.startswith(live + "jsdemo/"):  # a URL the replay server rewrote
-            resp = r.fetch(url=replay.url + url[len(live):])
-            served.append((url, resp.status))
-            r.fulfill(response=resp)
-        elif url.startswith(live):
-            resp = r.fetch(url=f"{replay.url}jsdemo/{TS}/{url}")
-            served.append((url, resp.status))
-            r.fulfill(response=resp)
-        else:
-            served.append((url, "blocked"))
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.goto(blog, wait_until="networkidle")
-    got = page.evaluate(_VISIBLE_JS)
-    context.close()
-    assert got == ALL_VISIBLE, [u for u, _s in served if "post-" not in u]
-    assert [s for s in served if s[1] != 200] == []
-    assert len(served) > BLOG_POSTS
+    got = _replay_blog(chromium, safe_replay, "jsdemo", blog)
+    _assert_from_reader_and_content(got, safe_replay, "jsdemo", captures)
+    assert got.visible == ALL_VISIBLE
+    # shown from the snapshot, and the archived scripts did not run
+    assert got.at["kind"] == "snapshot" and got.at["url"] == blog and got.at["scripts"] is False
+    bundle = safe_replay.app.extensions["mirrorkit"].get("jsdemo")
+    assert bundle.last_served[1:] == (blog, "snapshot")
+    assert got.ran["rewriter"] is False and got.ran["pushed"] is False
+    feeds = [u for u in got.urls if "/data/blog/" in u]  # only blog.js fetches its JSON feeds
+    assert feeds == []
 
 
 def test_bundle_indexes_the_snapshot_and_takes_page_text_from_it(

@@ -4,7 +4,7 @@ earlier one): refused, naming `--drop-unresolved-revisits`, or left out of the i
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from mirrorkit.errors import UsageError
 from mirrorkit.formats.cdxj import CdxjEntry, pick_original
@@ -13,9 +13,11 @@ from mirrorkit.formats.surt import surt_key
 __all__ = ["unresolved_revisits"]
 
 
-def unresolved_revisits(warcs: List[Any], drop: bool) -> int:
+def unresolved_revisits(warcs: List[Any], drop: bool,
+                        elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> int:
     """Refuse (UsageError) a revisit whose original is in none of the captures, or with `drop`
-    take it out of the index; returns how many were dropped.
+    take it out of the index; returns how many were dropped. `elsewhere(entry)` says whether an
+    update's base holds the original (`bundle --base`): such a revisit resolves there.
 
     The rule is replay's and `verify --deep`'s (`cdxj.pick_original`), so what bundles replays.
     """
@@ -32,7 +34,7 @@ def unresolved_revisits(warcs: List[Any], drop: bool) -> int:
             target = str(entry.fields.get("refersToUrl") or entry.url)
             candidates = by_key.get(surt_key(target), [])
             if pick_original(candidates, entry.fields.get("refersToDate"), entry.digest,
-                             entry.timestamp) is None:
+                             entry.timestamp) is None and not (elsewhere and elsewhere(entry)):
                 lost.append(entry)
     if not lost:
         return 0

@@ -81,8 +81,14 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
                   text: bool = False,
                   record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
                   progress: Optional[Progress] = None, index_format: str = "auto",
-                  keep_damaged: bool = False, drop_unresolved_revisits: bool = False) -> Path:
+                  keep_damaged: bool = False, drop_unresolved_revisits: bool = False,
+                  package_extra: Optional[Dict[str, Any]] = None,
+                  revisit_elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> Path:
     """Write a signed WACZ bundle; raises UsageError, WarcError or MirrorkitError (disk, key).
+
+    Update bundles (bundle/update.py) pass `package_extra` (top-level datapackage fields bound by
+    the signature, e.g. `relation`) and `revisit_elsewhere(entry)`, True when a revisit's original
+    is in a base bundle rather than in these captures.
 
     `record_filter(entry)` keeps a record in the bundle when it returns True (the WARCs are then
     rewritten with only the kept records). `index_format` is "auto", "cdxj" or "compressed".
@@ -112,7 +118,8 @@ def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, o
                         description=description, collection=collection, sequence=sequence,
                         text=text, record_filter=record_filter, progress=progress,
                         index_format=index_format, keep_damaged=keep_damaged,
-                        drop_revisits=drop_unresolved_revisits)
+                        drop_revisits=drop_unresolved_revisits, package_extra=package_extra,
+                        revisit_elsewhere=revisit_elsewhere)
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
         raise MirrorkitError(f"bundling failed: {err.strerror or err}{where}",
@@ -132,7 +139,9 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
            title: Optional[str], description: Optional[str], collection: Optional[str],
            sequence: Optional[int], text: bool,
            record_filter: Optional[Callable[[CdxjEntry], bool]], progress: Optional[Progress],
-           index_format: str, keep_damaged: bool = False, drop_revisits: bool = False) -> Path:
+           index_format: str, keep_damaged: bool = False, drop_revisits: bool = False,
+           package_extra: Optional[Dict[str, Any]] = None,
+           revisit_elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> Path:
     warcs = _plan(sources)
     size = sum(w.path.stat().st_size for w in warcs)
     done = [0]
@@ -148,7 +157,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
         damaged = damage.listing(warcs)
         if damaged and not keep_damaged:
             raise damage.refusal(damaged)
-        dropped = unresolved_revisits(warcs, drop_revisits)
+        dropped = unresolved_revisits(warcs, drop_revisits, revisit_elsewhere)
         pages = pagetext.build_pages(warcs, text)
         created = _now()
         fingerprint = str(key.fingerprint)
@@ -187,6 +196,7 @@ def _build(sources: List[Source], out: Path, tmp_out: Path, workdir: Path, *, ke
             package["mainPageUrl"] = package["mainPageURL"] = main["url"]
             package["mainPageDate"] = main["ts"]
         package["resources"] = resources
+        package.update(package_extra or {})
         block: Dict[str, Any] = {"publisher": str(key.name), "fingerprint": fingerprint,
                                  "collection": collection, "sequence": sequence, "format": 1}
         if damaged:  # signed: "damaged before it was bundled", not later

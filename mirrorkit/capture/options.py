@@ -15,7 +15,7 @@ DEFAULT_USER_AGENT = f"Mozilla/5.0 (compatible; mirrorkit/{__version__}; web arc
 # What defines the crawl (saved at the start, reused by --resume); the rest may change on resume.
 CRAWL_FIELDS = ("seeds", "depth", "scope", "include", "exclude", "obey_robots", "max_pages",
                 "max_size", "user_agent", "operator", "browser", "behaviors", "click_selector",
-                "screenshots")
+                "screenshots", "dedup_against")
 # Browser behaviours, in the order they run on a page.
 BEHAVIORS = ("quiet", "scroll", "click")
 
@@ -54,6 +54,8 @@ class CaptureOptions:
     page_timeout: float = 30.0
     chromium: Optional[str] = None
     screenshots: bool = False
+    # Earlier bundles (WACZ paths) whose payloads become revisits (issue 15, capture/dedup.py).
+    dedup_against: List[str] = field(default_factory=list)
 
     def crawl_fields(self) -> Dict[str, Any]:
         """The options that define the crawl, for saving."""

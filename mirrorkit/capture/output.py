@@ -69,7 +69,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.closed = False
         self.resumed: Optional[Loaded] = None
-        self.digests: Dict[str, Tuple[str, str]] = {}
+        # payload digest -> (url, date[, container]): a 3-tuple is a record in a base bundle.
+        self.digests: Dict[str, Tuple[str, ...]] = {}
         self.seed_errors: Dict[str, Tuple[str, str]] = {}
         # url -> (WARC file, offset, URL of the original when a revisit): browser capture hands
         # already-recorded responses back to the browser from here instead of fetching again.
@@ -111,6 +112,7 @@ class Recorder:
             "command": _redact(["mirrorkit", "capture", *self.opts.argv]),
             "isPartOf": self.out.resolve().name,
         }
+        info.update(self._load_bases())  # --dedup-against (issue 15)
         serial = len(list(self.out.glob("*.warc.gz")))
         self.warc = WarcWriter(self.out, info, max_file_size=self.opts.warc_size, serial=serial)
         self.journal = Journal(sdir / JOURNAL)
@@ -121,6 +123,16 @@ class Recorder:
             self._log = open(self.out / "crawl.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         except OSError as err:
             raise CaptureError(_disk_message(err, str(self.out))) from err
+
+    def _load_bases(self) -> Dict[str, str]:
+        from mirrorkit.capture.dedup import load_bases, warcinfo_fields
+
+        if not self.opts.dedup_against:
+            return {}
+        bases, originals = load_bases(self.opts.dedup_against)
+        for digest, original in originals.items():
+            self.digests[digest] = tuple(original)  # the base wins over this crawl's own copy
+        return warcinfo_fields(bases)
 
     def _restore(self, loaded: Loaded) -> None:
         # Rebuild pages.jsonl, the duplicate map and the counts from what survived.
@@ -211,10 +223,12 @@ class Recorder:
             if resp.length and not resp.truncated and 200 <= resp.status < 300:
                 original = self.digests.get(resp.payload_digest)
             try:
-                if original and original[0] != task.url:
+                # Into a base (3-tuple), the same URL is the usual case: an unchanged page.
+                if original and (len(original) > 2 or original[0] != task.url):
                     where = self.warc.write_revisit(
                         task.url, resp.date, resp.request_head, resp.head, resp.payload_digest,
-                        original[0], original[1], ip=resp.ip)
+                        original[0], original[1], ip=resp.ip,
+                        container=original[2] if len(original) > 2 else None)
                     entry["rv"] = 1
                 else:
                     body_len = resp.length

@@ -222,10 +222,15 @@ class WarcWriter:
         refers_to_date: str,
         *,
         ip: Optional[str] = None,
+        container: Optional[str] = None,
     ) -> Written:
-        """Write a revisit (identical payload digest) record and its request. Raises OSError."""
+        """Write a revisit (identical payload digest) record and its request. Raises OSError.
+
+        `container` ("file://OLD.wacz") marks a revisit into an earlier bundle (Browsertrix)."""
         self._ready()
         headers = self._common("revisit", url, date, ip)
+        if container:
+            headers["WARC-Refers-To-Container"] = container
         req_headers = self._common("request", url, date, ip)
         headers["WARC-Concurrent-To"] = req_headers["WARC-Record-ID"]
         req_headers["WARC-Concurrent-To"] = headers["WARC-Record-ID"]

@@ -25,6 +25,7 @@ from mirrorkit.formats.safetext import neutral_lines
 COMMANDS: dict[str, str] = {
     "capture": "mirrorkit.cli.capture",
     "bundle": "mirrorkit.cli.bundle",
+    "merge": "mirrorkit.cli.merge",
     "verify": "mirrorkit.cli.verify",
     "key": "mirrorkit.cli.key",
     "trust": "mirrorkit.cli.trust",

@@ -52,11 +52,15 @@ def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], 
 @click.option("--drop-unresolved-revisits", is_flag=True, help="Leave out of the index the "
               "revisit records whose original is in none of the captures given (e.g. a crawl "
               "deduplicated against an earlier one); the bundle says how many.")
+@click.option("--base", "bases", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Make an update of this earlier bundle: only what it lacks, needing it to be "
+                   "read (capture with --dedup-against it first; repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Optional[str],
             description: Optional[str], collection: Optional[str], sequence: Optional[int],
             text: bool, lite: bool, max_bytes: Optional[int], keep_damaged: bool,
-            drop_unresolved_revisits: bool, as_json: bool) -> int:
+            drop_unresolved_revisits: bool, as_json: bool,
+            bases: Tuple[Path, ...] = ()) -> int:
     """Sign one or more captures into a WACZ bundle (OUT.wacz).
 
     A CAPTURE is a capture folder (from `mirrorkit capture`) or any WARC file, including WARCs
@@ -84,7 +88,22 @@ def command(captures: Tuple[Path, ...], key_path: Path, output: Path, title: Opt
         key=key, title=title, description=description, collection=collection,
         sequence=sequence, text=text, lite=lite, max_bytes=max_bytes, keep_damaged=keep_damaged,
         drop_unresolved_revisits=drop_unresolved_revisits)
-    if bar is not None:
+    if bases:  # an update bundle (issue 15): mirrorkit/bundle/update.py
+        from mirrorkit.bundle.update import create_update
+        from mirrorkit.errors import UsageError
+
+        if lite:
+            raise UsageError("--lite and --base do not go together")
+        if bar is not None:
+            with bar:
+                path = create_update(list(captures), output, bases=list(bases), key=key,
+                                     title=title, description=description, collection=collection,
+                                     sequence=sequence, text=text, progress=update)
+        else:
+            path = create_update(list(captures), output, bases=list(bases), key=key, title=title,
+                                 description=description, collection=collection,
+                                 sequence=sequence, text=text)
+    elif bar is not None:
         with bar:
             path = create_bundle(list(captures), output, progress=update, **options)
     else:

@@ -144,6 +144,9 @@ def _progress() -> Tuple[Callable[[Stats], None], Callable[[], None]]:
                    "usual paths]")
 @click.option("--screenshots", is_flag=True,
               help="With --browser: also record a PNG of each page's first screen.")
+@click.option("--dedup-against", "dedup_against", multiple=True, metavar="OLD.wacz",
+              help="Write responses whose payload is already in this earlier bundle as revisit "
+                   "records pointing into it, for `bundle --base` (repeatable).")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted capture in -o DIR with its saved settings.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
@@ -189,6 +192,7 @@ def command(urls: Tuple[str, ...], out_dir: Optional[Path], seeds_file: Optional
         behaviors=_behaviors(kw["behaviors"]), click_selector=kw["click_selector"],
         page_timeout=kw["page_timeout"], chromium=kw["chromium"],
         screenshots=kw["screenshots"],
+        dedup_against=[str(p) for p in kw["dedup_against"]],
     )
     browser_only = [name for name, given in (
         ("--tabs", kw["tabs"] != 4), ("--behaviors", kw["behaviors"] != "quiet,scroll,click"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import click
 
@@ -21,9 +21,11 @@ from mirrorkit.cli._output import emit_json, progress_enabled, say
               help="Fail (instead of warn) on an older copy than one already accepted.")
 @click.option("--no-remember", is_flag=True,
               help="Do not record this bundle's sequence number against rollback.")
+@click.option("--base", "bases", multiple=True, type=click.Path(dir_okay=False),
+              help="An earlier bundle this update needs (else looked for beside it; repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
-            no_remember: bool, as_json: bool) -> int:
+            no_remember: bool, as_json: bool, bases: Tuple[str, ...] = ()) -> int:
     """Verify a signed WACZ bundle: intact, validly signed, and by whom.
 
     Checks in order: the ZIP is sane, datapackage.json matches its digest, the signature
@@ -43,7 +45,8 @@ def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
     or invalid (or not a genuine reader); 3 intact and valid, but the signer is not trusted;
     2 usage error.
     """
-    from mirrorkit.verify import VerificationFailed, verify_bundle
+    from mirrorkit.verify import VerificationFailed
+    from mirrorkit.verify.chain import ChainFailed, verify_chain  # update bundles (issue 15)
 
     if bundle.lower().endswith((".html", ".htm")):
         from mirrorkit.cli.reader import print_reader_check
@@ -55,10 +58,10 @@ def command(bundle: str, fingerprint: Optional[str], deep: bool, strict: bool,
         total = os.path.getsize(bundle)  # --deep reads each WARC once, too
         bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
     try:
-        report = verify_bundle(bundle, fingerprint=fingerprint, deep=deep, strict=strict,
-                               remember=not no_remember,
-                               progress=(lambda n: bar.update(n)) if bar else None)
-    except VerificationFailed as err:
+        report = verify_chain(bundle, bases=bases, fingerprint=fingerprint, deep=deep,
+                              strict=strict, remember=not no_remember,
+                              progress=(lambda n: bar.update(n)) if bar else None)
+    except (VerificationFailed, ChainFailed) as err:
         if bar:
             bar.render_finish()
         if as_json:

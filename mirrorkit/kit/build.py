@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from mirrorkit.errors import InvalidBundle, KitError, UsageError
 from mirrorkit.formats import safejson
 from mirrorkit.formats.safetext import has_unsafe, neutral
+from mirrorkit.kit.chain import needs, with_bases
 from mirrorkit.kit.pyz import ZipappInfo, build_zipapp
 from mirrorkit.kit.text import render_texts
 
@@ -54,6 +55,7 @@ class KitBundle:
     sha256: str = ""
     torrent: str = ""  # FILE.wacz.torrent in the kit, when it was beside the bundle
     magnet: str = ""  # the magnet link from FILE.wacz.magnet, when it was beside the bundle
+    needs: List[str] = field(default_factory=list)  # bases of an update (issue 15)
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _page_count(path: Path) -> int:
 def _verify(copy: Path, source: Path, fingerprints: Sequence[str],
             progress: Optional[Progress]) -> Any:
     """The verification report of a copied bundle; raises KitError when it fails."""
-    from mirrorkit.verify import verify_bundle
+    from mirrorkit.verify.chain import ChainFailed, verify_chain
 
     total, done = copy.stat().st_size, 0
 
@@ -143,15 +145,16 @@ def _verify(copy: Path, source: Path, fingerprints: Sequence[str],
             progress(f"verify {source.name}", min(done, total), total)
 
     try:
-        report = verify_bundle(copy, fingerprint=_matching(copy, fingerprints), remember=False,
-                               progress=hashed)
+        # An update is checked with its bases, copied beside it first (kit/chain.py).
+        report = verify_chain(copy, fingerprint=_matching(copy, fingerprints), remember=False,
+                              progress=hashed).update
         if report.parts is not None:  # verified part by part, but the reader serves bundles
             from mirrorkit.formats.wacz import multi_wacz_message
 
             raise KitError(f"refusing to build a kit: {source}: "
                            f"{multi_wacz_message(report.multi_wacz or [])}")
         return report
-    except InvalidBundle as err:
+    except (InvalidBundle, ChainFailed) as err:
         raise KitError(f"refusing to build a kit: {source} failed verification: {err.message}",
                        hint=f"check it with: mirrorkit verify {source}") from None
 
@@ -197,6 +200,7 @@ def _describe(copy: Path, report: Any, sha256: str) -> KitBundle:
         pages=_page_count(copy),
         size=copy.stat().st_size,
         sha256=sha256,
+        needs=needs(copy),
     )
 
 
@@ -349,9 +353,9 @@ def build_kit(bundles: Sequence[PathLike], out: PathLike, *, fingerprints: Seque
     """
     from mirrorkit.trust.signing import normalize_fingerprint
 
-    paths = [Path(b) for b in bundles]
     out_path = Path(out)
-    _check_inputs(paths, out_path, force)
+    _check_inputs([Path(b) for b in bundles], out_path, force)
+    paths = with_bases([Path(b) for b in bundles])  # updates travel with their bases
     fps = [normalize_fingerprint(f) for f in fingerprints]
     step = on_step or (lambda _msg: None)
     try:

@@ -113,13 +113,13 @@ def _damage_note(report: Any) -> None:
 def _check(paths: Sequence[Path], fingerprint: Optional[str]) -> int:
     """Verify each bundle, print the outcome; the exit code for --check."""
     from mirrorkit.errors import MirrorkitError
-    from mirrorkit.verify import verify_bundle
+    from mirrorkit.verify.chain import verify_chain  # an update is checked with its bases
 
     failed = untrusted = 0
     for path in paths:
         try:
             # remember=False: the reader leaves no record of what was read on this computer.
-            report = verify_bundle(path, fingerprint=fingerprint, remember=False)
+            report = verify_chain(path, fingerprint=fingerprint, remember=False).update
         except MirrorkitError as err:
             failed += 1
             _line("failed", path.name, None, None, err.message)

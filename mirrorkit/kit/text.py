@@ -19,9 +19,11 @@ TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 _LABELS: Dict[str, Dict[str, str]] = {
     "en": {"file": "File", "title": "Title", "publisher": "Publisher",
            "fingerprint": "Fingerprint", "collection": "Collection", "pages": "Pages",
-           "created": "Signed", "edition": "edition"},
+           "created": "Signed", "edition": "edition", "needs": "Needs",
+           "needs_note": "an update: it needs the earlier file, keep them together"},
     "zh": {"file": "文件", "title": "标题", "publisher": "发布者", "fingerprint": "指纹",
-           "collection": "合集", "pages": "页数", "created": "签名时间", "edition": "第 {} 版"},
+           "collection": "合集", "pages": "页数", "created": "签名时间", "edition": "第 {} 版",
+           "needs": "需要", "needs_note": "这是更新文件：它需要较早的文件，请放在一起"},
 }
 
 
@@ -43,6 +45,8 @@ def _raw_rows(bundle: KitBundle, lang: str) -> List[tuple]:
                        else f"，{labels['edition'].format(bundle.sequence)}")
         rows.append((labels["collection"], bundle.collection + edition))
     rows.append((labels["pages"], str(bundle.pages)))
+    if bundle.needs:  # update files need the earlier file (issue 15)
+        rows.append((labels["needs"], ", ".join(bundle.needs) + f" ({labels['needs_note']})"))
     if bundle.created:
         rows.append((labels["created"], bundle.created))
     return rows

@@ -218,10 +218,12 @@ def _verify(rebuilt: Rebuilt, verify: bool) -> None:
     if not verify or rebuilt.path is None or not _is_wacz(rebuilt.path):
         return
     from mirrorkit.errors import MirrorkitError
-    from mirrorkit.verify import verify_bundle
+    from mirrorkit.verify.chain import verify_chain
 
     try:
-        report = verify_bundle(rebuilt.path)
+        # An update is verified with its base when that is at hand (beside the rebuilt file);
+        # otherwise the chain fails naming the base it needs (exit 1), and the file stays.
+        report = verify_chain(rebuilt.path).update
     except MirrorkitError as err:
         rebuilt.report = getattr(err, "report", None)
         rebuilt.error = err.message
