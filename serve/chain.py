@@ -8,6 +8,12 @@ timestamps). Bases that belong to a chain are not listed on their own. Verificat
 `verify_chain`: a broken chain (missing, wrong, invalid or foreign base, unresolvable revisit)
 is never shown as trusted. Python 3.9-safe, pure Python: shipped in kits.
 
+Under safe replay a `ChainBundle` is an ordinary `ReplayBundle` to the reader and its content
+origin (its own `secret`, `content_port`, `last_served`, content app); only lookups are
+chain-aware. A page's rendered snapshot (safe mode) comes only from the bundle holding the
+capture shown, and a revisit resolves into the bundle it names, so one edition's text is never
+shown under another edition's address and time.
+
 Hook (serve/__init__.py, `create_app`): ``opened = link_chains(opened)`` after the bundles are
 opened and before the `BundleSet` is built.
 """
@@ -19,11 +25,20 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from mirrorkit.errors import MirrorkitError
-from mirrorkit.formats.cdxj import CdxjEntry
+from mirrorkit.formats import timestamps
+from mirrorkit.formats.cdxj import CdxjEntry, pick_original
 from mirrorkit.formats.timestamps import pretty
 
-from .archive import ReplayBundle, open_bundle
-from .records import Record
+from .archive import (
+    MAX_REVISIT_HOPS,
+    SNAPSHOT_PREFIX,
+    SNAPSHOT_WINDOW,
+    Capture,
+    NotArchived,
+    ReplayBundle,
+    open_bundle,
+)
+from .records import DamagedRecord, Record
 from .search import Page
 
 
@@ -112,6 +127,75 @@ class ChainBundle(ReplayBundle):
         if isinstance(entry, _ChainEntry):
             return entry.source._read_checked(entry)
         return super()._read_checked(entry)
+
+    def find_snapshot(self, url: str, ts14: str) -> Optional[Capture]:
+        """The rendered snapshot shown in safe mode for the capture of ``url`` at ``ts14``,
+        taken only from the bundle that holds that capture: a snapshot of another edition (a
+        base's within a day of the update's capture, or the reverse) would show one edition's
+        text under the other's address and time. None when that bundle has none."""
+        holder = self._holder(url, ts14)
+        if holder is not self:
+            return holder.find_snapshot(url, ts14)  # a plain bundle: its own index only
+        try:
+            entries = ReplayBundle.candidates(self, SNAPSHOT_PREFIX + url)
+        except DamagedRecord:
+            return None  # the page itself still has its own record to show
+        entries = [e for e in entries if e.url == SNAPSHOT_PREFIX + url
+                   and timestamps.distance(e.timestamp, ts14) <= SNAPSHOT_WINDOW]
+        if not entries:
+            return None
+        entries.sort(key=lambda e: timestamps.distance(e.timestamp, ts14))
+        record = ReplayBundle._read_checked(self, entries[0])
+        if record.warc_type not in ("conversion", "resource"):
+            return None
+        return Capture(entries[0], record, None, page_url=url)
+
+    def _holder(self, url: str, ts14: str) -> ReplayBundle:
+        """The bundle of the chain whose record is the capture of ``url`` at ``ts14`` (the
+        update itself when it has one, or when none matches)."""
+        try:
+            entries = self.candidates(url)
+        except DamagedRecord:
+            return self
+        held = [e for e in entries if e.timestamp == ts14]
+        held = [e for e in held if e.url == url] or held
+        if any(not isinstance(e, _ChainEntry) for e in held):
+            return self  # the update's own record comes first
+        return self._source(held[0]) if held else self
+
+    def _original_of(self, entry: CdxjEntry, record: Record,
+                     hops: int = 0) -> Tuple[CdxjEntry, Record]:
+        """The original a revisit stands for, looked up over the whole chain.
+
+        Two editions of a page can share a capture second (their WARC-Refers-To-Date): the
+        bundle the revisit names (``WARC-Refers-To-Container: file://NAME``, as capture
+        --dedup-against writes it) and the revisit's payload digest narrow the choice first,
+        so an update's unchanged page never resolves to an older edition's payload.
+        """
+        target = (record.warc_header("WARC-Refers-To-Target-URI") or entry.url).strip("<>")
+        digest = record.warc_header("WARC-Payload-Digest") or entry.digest
+        options = self.candidates(target)
+        container = (record.warc_header("WARC-Refers-To-Container") or "").strip("<>")
+        if container.startswith("file://"):
+            container = container[len("file://"):]
+        if container:
+            options = [e for e in options if self._source(e).filename == container] or options
+        if digest:
+            options = [e for e in options if e.digest == digest
+                       and e.mime != "warc/revisit"] or options
+        chosen = pick_original(options, record.warc_header("WARC-Refers-To-Date"), digest,
+                               entry.timestamp)
+        if chosen is None:
+            raise NotArchived(f"the original of the revisit of {entry.url} is not in this archive")
+        original = self._read_checked(chosen)
+        if original.warc_type == "revisit" and hops < MAX_REVISIT_HOPS:
+            return self._original_of(chosen, original, hops + 1)
+        if original.warc_type not in ("response", "resource"):
+            raise NotArchived("a revisit points to a record that is not a response")
+        return chosen, original
+
+    def _source(self, entry: CdxjEntry) -> ReplayBundle:
+        return entry.source if isinstance(entry, _ChainEntry) else self
 
     # -- what changed -----------------------------------------------------------------------
     def page_change(self, url: str) -> Optional[Dict[str, str]]:

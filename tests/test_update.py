@@ -289,20 +289,26 @@ def test_merge_copies_records_unaltered(chain: Chain, merged: Path) -> None:
 
 
 def test_merge_replays_every_page_of_the_newest_edition(chain: Chain, merged: Path) -> None:
+    from update_replay_support import content_get, through_reader
+
     from serve import create_app
 
     app = create_app([merged], {"background": False, "fingerprint": chain.fingerprint})
     try:
-        client = app.test_client()
         with WaczReader(merged) as reader:
             pages = list(reader.pages())
         assert len(pages) >= 16
         name = merged.name[:-len(".wacz")]
+        assert app.extensions["mirrorkit"].get(name).state == "trusted"
         for page in pages:
-            resp = client.get(f"/{name}/21000101000000if_/{page['url']}")
+            # the reader page frames it from the bundle's content origin, which serves it
+            _reader, resp = through_reader(app, name, f"/{name}/21000101000000/{page['url']}")
             assert resp.status_code == 200, page["url"]
+            framed = content_get(app, name, "21000101000000", page["url"], "if_")
+            assert framed.status_code == 200, page["url"]
             if page["url"] in [chain.site_url + p for p in CHANGED_PAGES]:
                 assert NEW_TEXT in resp.get_data(as_text=True)
+                assert NEW_TEXT in framed.get_data(as_text=True)
     finally:
         app.extensions["mirrorkit"].close()
 

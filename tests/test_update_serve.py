@@ -7,14 +7,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any, Iterator, List
+from urllib.parse import urlsplit
 
 import pytest
+from update_replay_support import content_get, frame_src, through_reader
 from update_support import CHANGED_PAGES, NEW_TEXT, Chain, build_chain
 
 from mirrorkit.bundle import writer
 from mirrorkit.trust.signing import generate_key
 from mirrorkit.verify.chain import file_sha256
 from serve import create_app
+from serve.content import LATEST
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +40,32 @@ def test_base_and_update_are_one_collection(chain: Chain) -> None:
         listing = client.get(f"/{b.name}/").get_data(as_text=True)
         assert listing.count("changed since") >= 2
         about = chain.site_url + CHANGED_PAGES[0]
-        latest = client.get(f"/{b.name}/99991231235959if_/{about}").get_data(as_text=True)
-        assert NEW_TEXT in latest
+        # the latest edition by default: reader page -> its frame on the content origin
+        reader, latest = through_reader(app, b.name, f"/{b.name}/{LATEST}/{about}")
+        assert 'data-state="trusted"' in reader.get_data(as_text=True)
+        assert NEW_TEXT not in reader.get_data(as_text=True)  # archived text only in the frame
+        assert latest.status_code == 200 and NEW_TEXT in latest.get_data(as_text=True)
+        assert "script-src 'none'" in latest.headers["Content-Security-Policy"]
+        assert client.get(f"/_mk/at/{b.name}").get_json()["url"] == about
+        # the earlier edition, one click away from the page list (its base timestamp)
         earlier = b.page_change(about)
         assert earlier is not None and earlier["kind"] == "changed"
         assert earlier["earlier"] in listing
-        old = client.get(earlier["earlier"].replace(f"/{b.name}/", f"/{b.name}/", 1))
+        _reader, old = through_reader(app, b.name, earlier["earlier"])
         assert old.status_code == 200 and NEW_TEXT not in old.get_data(as_text=True)
+        assert "About" in old.get_data(as_text=True)
+        at = client.get(f"/_mk/at/{b.name}").get_json()
+        assert at["url"] == about and earlier["earlier"] == f"/{b.name}/{at['ts']}/{about}"
         # an unchanged page: a revisit in the update, its payload read from the base
-        petition = client.get(f"/{b.name}/99991231235959if_/{chain.site_url}petition.html")
-        assert petition.status_code == 200 and b.page_change(chain.site_url + "petition.html") \
-            is None
-        logo = client.get(f"/{b.name}/99991231235959id_/{chain.site_url}css/main.css")
-        assert logo.status_code == 200
+        petition = chain.site_url + "petition.html"
+        _reader, page = through_reader(app, b.name, f"/{b.name}/{LATEST}/{petition}")
+        assert page.status_code == 200 and b.page_change(petition) is None
+        assert "Clean water for every village" in page.get_data(as_text=True)
+        css = content_get(app, b.name, LATEST, chain.site_url + "css/main.css", "id_")
+        assert css.status_code == 200
+        # the archived bytes are never on the reader's origin
+        assert client.get(f"/{b.name}/{LATEST}id_/{chain.site_url}css/main.css").mimetype \
+            == "text/html"
     finally:
         app.extensions["mirrorkit"].close()
 
@@ -66,12 +82,25 @@ def test_base_found_beside_the_update(chain: Chain) -> None:
 def test_missing_base_is_never_trusted(chain: Chain, tmp_path: Path) -> None:
     lone = tmp_path / chain.update.name
     shutil.copyfile(chain.update, lone)
-    app = _app([lone], chain.fingerprint)
+    app = create_app([lone], {"background": False, "fingerprint": chain.fingerprint,
+                              "scripts": True})
     try:
         (b,) = app.extensions["mirrorkit"].bundles
         assert b.state == "failed" and "missing" in b.reason
-        page = app.test_client().get(f"/{b.name}/99991231235959/{chain.site_url}about.html")
-        assert "VERIFICATION FAILED" in page.get_data(as_text=True)
+        client = app.test_client()
+        assert client.get("/bundles.json").get_json()[0]["trusted"] is False
+        about = chain.site_url + "about.html"
+        # a failed bundle: its reader page explains the failure and frames nothing
+        page = client.get(f"/{b.name}/{LATEST}/{about}").get_data(as_text=True)
+        assert frame_src(page) is None and 'id="mk-failed"' in page
+        assert "failed verification" in page and "missing" in page
+        # asked for anyway: framed under the red verdict, safe mode even with --scripts
+        reader, framed = through_reader(app, b.name, f"/{b.name}/~failed/{LATEST}/{about}")
+        shown = reader.get_data(as_text=True)
+        assert 'data-state="failed"' in shown and "verification FAILED" in shown
+        assert 'sandbox="allow-forms"' in shown and "allow-scripts" not in shown
+        assert "script-src 'none'" in framed.headers["Content-Security-Policy"]
+        assert framed.status_code == 200 and NEW_TEXT in framed.get_data(as_text=True)
     finally:
         app.extensions["mirrorkit"].close()
 
@@ -112,6 +141,18 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def _archived_text(page: Any, server: Any, name: str) -> str:
+    """The text of the archived page in the reader page's frame, which must come from the
+    bundle's content origin; the reader page itself never shows archived text."""
+    page.wait_for_selector("#mk-frame")
+    frame = next(f for f in page.frames if f.parent_frame == page.main_frame)
+    frame.wait_for_load_state("load")
+    assert frame.url.startswith(server.content_url(name)), frame.url
+    assert page.locator("#mk-bar .verdict").get_attribute("data-state") == "trusted"
+    assert NEW_TEXT not in page.inner_text("body")
+    return str(frame.inner_text("body"))
+
+
 @pytest.mark.browser
 def test_chromium_shows_new_unchanged_and_earlier_editions(chain: Chain, browser: Any) -> None:
     from serve.server import start_server
@@ -122,33 +163,40 @@ def test_chromium_shows_new_unchanged_and_earlier_editions(chain: Chain, browser
     requests: List[str] = []
     context.on("request", lambda req: requests.append(req.url))
     try:
-        page = context.new_page()
+        (bundle,) = server.bundles
+        assert bundle.wait_verified(60) and bundle.state == "trusted", bundle.reason
         name = chain.update.name[:-len(".wacz")]
+        assert bundle.name == name
+        page = context.new_page()
         page.goto(f"{server.url}{name}/", wait_until="networkidle")
         assert page.locator(".change-changed").count() >= 2
         # the changed page, latest edition by default
-        page.click(f"a[href$='/{chain.site_url}{CHANGED_PAGES[0]}']")
+        page.click(f"a[href$='/{chain.site_url}{CHANGED_PAGES[0]}']:not(.earlier)")
         page.wait_for_load_state("networkidle")
-        frame_text = " ".join(f.inner_text("body") for f in page.frames if f.url != "about:blank")
-        assert NEW_TEXT in frame_text
+        assert NEW_TEXT in _archived_text(page, server, name)
         # its earlier edition, one click away from the page list
         page.goto(f"{server.url}{name}/", wait_until="networkidle")
-        page.locator("a.earlier").first.click()
+        earlier = page.locator(f"a.earlier[href$='/{chain.site_url}{CHANGED_PAGES[0]}']")
+        href = earlier.get_attribute("href")
+        earlier.click()
         page.wait_for_load_state("networkidle")
-        old_text = " ".join(f.inner_text("body") for f in page.frames if f.url != "about:blank")
+        old_text = _archived_text(page, server, name)
         assert NEW_TEXT not in old_text and len(old_text) > 200
+        assert page.url.endswith(str(href))  # the reader's address is the earlier edition
         # an unchanged page (its payload lives in the base)
-        resp = page.goto(f"{server.url}{name}/99991231235959/{chain.site_url}petition.html",
+        resp = page.goto(f"{server.url}{name}/{LATEST}/{chain.site_url}petition.html",
                          wait_until="networkidle")
         assert resp is not None and resp.status == 200
-        text = " ".join(f.inner_text("body") for f in page.frames if f.url != "about:blank")
-        assert "Clean water for every village" in text
+        assert "Clean water for every village" in _archived_text(page, server, name)
     finally:
         context.close()
         server.close()
-    origin = server.url.rstrip("/")
-    assert all(u.startswith(origin) or u.startswith(("data:", "blob:", "about:"))
-               for u in requests), [u for u in requests if not u.startswith(origin)][:5]
+    # all from the replay server: its reader origin and the bundle's content origin, no other
+    ports = {server.port} | {b.content_port for b in server.bundles}
+    leaks = [u for u in requests if not u.startswith(("data:", "blob:", "about:"))
+             and (urlsplit(u).hostname != "127.0.0.1" or urlsplit(u).port not in ports)]
+    assert leaks == [], leaks[:5]
+    assert any(urlsplit(u).port == bundle.content_port for u in requests)
 
 
 def test_a_chain_of_two_updates(chain: Chain, tmp_path: Path) -> None:
@@ -166,11 +214,21 @@ def test_a_chain_of_two_updates(chain: Chain, tmp_path: Path) -> None:
     try:
         (b,) = app.extensions["mirrorkit"].bundles
         assert b.state == "trusted", b.reason
-        client = app.test_client()
-        latest = f"/{b.name}/99991231235959if_/{chain.site_url}"
-        assert "Third edition text" in client.get(latest + "petition.html").get_data(as_text=True)
+        def latest(page: str) -> str:
+            _reader, framed = through_reader(app, b.name, f"/{b.name}/{LATEST}/{site}{page}")
+            assert framed.status_code == 200, page
+            return str(framed.get_data(as_text=True))
+
+        site = chain.site_url
+        assert "Third edition text" in latest("petition.html")
         # changed in the first update, unchanged since: still its new text
-        assert NEW_TEXT in client.get(latest + CHANGED_PAGES[0]).get_data(as_text=True)
+        assert NEW_TEXT in latest(CHANGED_PAGES[0])
+        # the first update's edition of petition.html is its earlier edition
+        change = b.page_change(site + "petition.html")
+        assert change is not None and change["kind"] == "changed"
+        _reader, older = through_reader(app, b.name, change["earlier"])
+        assert "Third edition text" not in older.get_data(as_text=True)
+        assert "Clean water for every village" in older.get_data(as_text=True)
     finally:
         app.extensions["mirrorkit"].close()
     full = merge_bundles([chain.base, chain.update, third], tmp_path / "full.wacz",
@@ -237,3 +295,109 @@ def test_wrong_or_foreign_base_is_never_trusted(chain: Chain, tmp_path: Path) ->
             assert b.state == "failed" and why in b.reason, b.reason
         finally:
             app.extensions["mirrorkit"].close()
+
+
+def _notice(text: bytes) -> bytes:
+    return b"<!doctype html><title>Notice</title><p>" + text + b"</p>"
+
+
+def _edition_warc(path: Path, date: str, text: bytes, snapshot: bytes = b"",
+                  revisit_of: Any = None) -> Path:
+    """One page at ``date`` (WARC-Date), with a rendered snapshot when ``snapshot`` is given;
+    with ``revisit_of`` = (date, body, container), a revisit of that capture instead."""
+    import base64
+    import hashlib
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    body = _notice(text)
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                              ("Content-Length", str(len(body)))],
+                                   protocol="HTTP/1.1")
+        if revisit_of is not None:
+            when, original, container = revisit_of
+            digest = "sha1:" + base64.b32encode(hashlib.sha1(original).digest()).decode()
+            w.write_record(w.create_revisit_record(
+                "http://notice.example/", digest, "http://notice.example/", when,
+                http_headers=headers,
+                warc_headers_dict={"WARC-Date": date, "WARC-Refers-To-Container": container}))
+            return path
+        resp = w.create_warc_record("http://notice.example/", "response",
+                                    payload=io.BytesIO(body), http_headers=headers,
+                                    warc_headers_dict={"WARC-Date": date})
+        w.write_record(resp)
+        if snapshot:
+            w.write_record(w.create_warc_record(
+                "urn:snapshot:http://notice.example/", "conversion",
+                payload=io.BytesIO(b"<!doctype html><p>" + snapshot + b"</p>"),
+                warc_content_type="text/html; charset=utf-8",
+                warc_headers_dict={"WARC-Date": date,
+                                   "WARC-Refers-To-Target-URI": "http://notice.example/",
+                                   "WARC-Refers-To": resp.rec_headers.get_header(
+                                       "WARC-Record-ID")}))
+    return path
+
+
+def test_safe_mode_snapshot_comes_from_the_edition_shown(tmp_path: Path) -> None:
+    """A rendered snapshot stands for its own capture only: the update's new page (captured
+    within a day of the base, without a snapshot of its own) is not shown from the base's
+    snapshot of the old text, nor the base's edition from the update's."""
+    key = generate_key("Notice board")
+    base = writer.create_bundle(
+        [_edition_warc(tmp_path / "b.warc.gz", "2026-11-30T08:00:00Z", b"OLD-PAGE",
+                       snapshot=b"OLD-SNAPSHOT")],
+        tmp_path / "notice-1.wacz", key=key, collection="notice", sequence=1)
+    update = writer.create_bundle(
+        [_edition_warc(tmp_path / "u.warc.gz", "2026-11-30T20:00:00Z", b"NEW-PAGE")],
+        tmp_path / "notice-2.wacz", key=key, collection="notice", sequence=2,
+        package_extra=_requires(base))
+    app = _app([update, base])
+    try:
+        (b,) = app.extensions["mirrorkit"].bundles
+        assert b.filename == update.name and b.base_files == [base.name]
+        url = "http://notice.example/"
+        latest = content_get(app, b.name, LATEST, url, navigate=True)
+        assert latest.status_code == 200 and b"NEW-PAGE" in latest.data
+        assert b"OLD-SNAPSHOT" not in latest.data and b.last_served[1:] == (url, "page")
+        earlier = content_get(app, b.name, "20261130080000", url, navigate=True)
+        assert b"OLD-SNAPSHOT" in earlier.data and b.last_served[1:] == (url, "snapshot")
+        assert b.find_snapshot(url, "20261130200000") is None
+    finally:
+        app.extensions["mirrorkit"].close()
+
+
+def _requires(*bundles: Path) -> Any:
+    return {"relation": {"requires": [{"filename": b.name, "hash": file_sha256(b),
+                                       "size": b.stat().st_size} for b in bundles]}}
+
+
+def test_revisit_resolves_into_the_edition_it_names(tmp_path: Path) -> None:
+    """Two editions captured within one second share a WARC-Refers-To-Date: a later update's
+    revisit of the newer one still replays the newer payload (its container and digest), not
+    the older edition's."""
+    key = generate_key("Notice board")
+    when = "2026-11-30T08:00:00Z"
+    base = writer.create_bundle([_edition_warc(tmp_path / "b.warc.gz", when, b"OLD-PAGE")],
+                                tmp_path / "notice-1.wacz", key=key, collection="notice",
+                                sequence=1)
+    update = writer.create_bundle([_edition_warc(tmp_path / "u.warc.gz", when, b"NEW-PAGE")],
+                                  tmp_path / "notice-2.wacz", key=key, collection="notice",
+                                  sequence=2, package_extra=_requires(base))
+    third = writer.create_bundle(
+        [_edition_warc(tmp_path / "t.warc.gz", "2026-12-01T08:00:00Z", b"",
+                       revisit_of=(when, _notice(b"NEW-PAGE"), "file://" + update.name))],
+        tmp_path / "notice-3.wacz", key=key, collection="notice", sequence=3,
+        package_extra=_requires(base, update), revisit_elsewhere=lambda _e: True)
+    app = _app([third, update, base])
+    try:
+        (b,) = app.extensions["mirrorkit"].bundles
+        assert b.filename == third.name and b.base_files == [base.name, update.name]
+        latest = content_get(app, b.name, LATEST, "http://notice.example/")
+        assert latest.status_code == 200, latest.data
+        assert b"NEW-PAGE" in latest.data and b"OLD-PAGE" not in latest.data
+    finally:
+        app.extensions["mirrorkit"].close()

@@ -66,6 +66,14 @@ class Chain:
     partner_port: int = 0
 
 
+def next_second() -> None:
+    """Waits until the clock is in a later second than now: replay addresses editions by their
+    capture second, so two editions captured within one second could not be told apart."""
+    import time
+
+    time.sleep(1.02 - time.time() % 1)
+
+
 def build_chain(root: Path) -> Chain:
     """Capture, bundle, change, capture again with --dedup-against, bundle with --base (CLI)."""
     import os
@@ -90,6 +98,7 @@ def build_chain(root: Path) -> Chain:
                  "--collection", "lantern", "--json"]) == 0
     changed = FolderSite(port=port, partner_port=partner, root=modified_copy(root / "site-2"))
     changed.start()
+    next_second()
     try:
         assert main(["capture", url, "-o", str(c2), "--quiet", "--dedup-against",
                      str(base)]) == 0
@@ -112,6 +121,7 @@ def third_edition(chain: Chain, page: str, text: str) -> Path:
                     "utf-8")
     c3 = chain.root / "capture-3"
     site = FolderSite(port=chain.port, partner_port=chain.partner_port, root=root).start()
+    next_second()
     try:
         assert main(["capture", chain.site_url, "-o", str(c3), "--quiet", "--dedup-against",
                      str(chain.base), "--dedup-against", str(chain.update)]) == 0

@@ -78,17 +78,15 @@ class _Warc:
 def create_bundle(captures: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike], *,
                   key: Any, title: Optional[str] = None, description: Optional[str] = None,
                   collection: Optional[str] = None, sequence: Optional[int] = None,
-                  text: bool = False,
-                  record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
+                  text: bool = False, record_filter: Optional[Callable[[CdxjEntry], bool]] = None,
                   progress: Optional[Progress] = None, index_format: str = "auto",
                   keep_damaged: bool = False, drop_unresolved_revisits: bool = False,
                   package_extra: Optional[Dict[str, Any]] = None,
                   revisit_elsewhere: Optional[Callable[[CdxjEntry], bool]] = None) -> Path:
     """Write a signed WACZ bundle; raises UsageError, WarcError or MirrorkitError (disk, key).
 
-    Update bundles (bundle/update.py) pass `package_extra` (top-level datapackage fields bound by
-    the signature, e.g. `relation`) and `revisit_elsewhere(entry)`, True when a revisit's original
-    is in a base bundle rather than in these captures.
+    Update bundles (bundle/update.py) pass `package_extra` (top-level datapackage fields, signed,
+    e.g. `relation`) and `revisit_elsewhere(entry)`: True when a revisit's original is in a base.
 
     `record_filter(entry)` keeps a record in the bundle when it returns True (the WARCs are then
     rewritten with only the kept records). `index_format` is "auto", "cdxj" or "compressed".
