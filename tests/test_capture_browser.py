@@ -269,9 +269,11 @@ def _scroll_through(page: Any, frame: Any) -> None:
         page.mouse.wheel(0, 600)
         page.wait_for_timeout(120)
     frame.wait_for_load_state("networkidle")
-    # images further up: bring each one into view once
-    frame.evaluate("""async () => { for (const i of document.querySelectorAll('article img')) {
-        i.scrollIntoView(); await new Promise(r => setTimeout(r, 60)); } }""")
+    # images further up: bring each one into view once (paced from here: a frame without
+    # scripts runs no timers, so a setTimeout in evaluated code would never fire)
+    for i in range(frame.evaluate("document.querySelectorAll('article img').length")):
+        frame.evaluate("i => document.querySelectorAll('article img')[i].scrollIntoView()", i)
+        page.wait_for_timeout(60)
     frame.wait_for_load_state("networkidle")
     page.wait_for_load_state("networkidle")
 
