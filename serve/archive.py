@@ -144,23 +144,28 @@ class ReplayBundle:
 
     def verify(self, fingerprint: Optional[str] = None) -> None:
         """Runs `verify_bundle` and records the outcome; never raises."""
-        try:
+
+        def check() -> Tuple[Any, bool, str, str]:
             from mirrorkit.verify import verify_bundle
 
             report = verify_bundle(str(self.path), fingerprint=fingerprint, remember=False)
-            self.report = report
             signer = getattr(report, "fingerprint", None) or self.fingerprint
             if signer and not self.fingerprint:
                 self.fingerprint = signer
-            if getattr(report, "trusted", False):
-                self.state = "trusted"
-                self.reason = ("Signature and every file hash verified; the signer is in your "
-                               "trust store.")
-            else:
-                self.state = "untrusted"
-                self.reason = ("Signature and every file hash verified, but the signer is not "
-                               "in your trust store: compare the fingerprint with the "
-                               "publisher's card.")
+            return (report, bool(getattr(report, "trusted", False)),
+                    "Signature and every file hash verified; the signer is in your trust store.",
+                    "Signature and every file hash verified, but the signer is not in your "
+                    "trust store: compare the fingerprint with the publisher's card.")
+
+        self._record_outcome(check)
+
+    def _record_outcome(self, check: Any) -> None:
+        """Run `check() -> (report, trusted, trusted reason, untrusted reason)` and set the
+        state from it; never raises, and a verifier bug never makes a bundle look trusted."""
+        try:
+            report, trusted, yes, no = check()
+            self.report = report
+            self.state, self.reason = ("trusted", yes) if trusted else ("untrusted", no)
         except MirrorkitError as err:
             self.state = "failed"
             self.report = getattr(err, "report", None)
@@ -308,8 +313,12 @@ class ReplayBundle:
 
         Raises DamagedRecord when the chosen snapshot fails its digest.
         """
+        return self._own_snapshot(url, ts14)
+
+    def _own_snapshot(self, url: str, ts14: str) -> Optional[Capture]:
+        # This bundle's own index only (a chain of editions picks the bundle first).
         try:
-            entries = self.candidates(SNAPSHOT_PREFIX + url)
+            entries = ReplayBundle.candidates(self, SNAPSHOT_PREFIX + url)
         except DamagedRecord:
             return None  # the page itself still has its own record to show
         entries = [e for e in entries if e.url == SNAPSHOT_PREFIX + url
@@ -317,7 +326,7 @@ class ReplayBundle:
         if not entries:
             return None
         entries.sort(key=lambda e: timestamps.distance(e.timestamp, ts14))
-        record = self._read_checked(entries[0])
+        record = ReplayBundle._read_checked(self, entries[0])
         if record.warc_type not in ("conversion", "resource"):
             return None
         return Capture(entries[0], record, None, page_url=url)

@@ -25,14 +25,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from mirrorkit.errors import MirrorkitError
-from mirrorkit.formats import timestamps
 from mirrorkit.formats.cdxj import CdxjEntry, pick_original
 from mirrorkit.formats.timestamps import pretty
 
 from .archive import (
     MAX_REVISIT_HOPS,
-    SNAPSHOT_PREFIX,
-    SNAPSHOT_WINDOW,
     Capture,
     NotArchived,
     ReplayBundle,
@@ -68,7 +65,8 @@ class ChainBundle(ReplayBundle):
 
     def verify(self, fingerprint: Optional[str] = None) -> None:
         """Runs `verify_chain` over the update and its bases; never raises."""
-        try:
+
+        def check() -> Tuple[Any, bool, str, str]:
             from mirrorkit.verify.chain import verify_chain
 
             paths = [str(b.path) for b in self.bases]
@@ -78,29 +76,16 @@ class ChainBundle(ReplayBundle):
                 if _requires(base):
                     verify_chain(str(base.path), bases=paths, fingerprint=fingerprint,
                                  remember=False)
-            self.report = chain
             self.fingerprint = self.fingerprint or chain.update.fingerprint
             names = ", ".join(self.base_files)
-            if chain.trusted:
-                self.state = "trusted"
-                self.reason = ("Signature and every file hash verified, for this update and the "
-                               f"earlier bundle(s) it needs ({names}); the signer is in your "
-                               "trust store.")
-            else:
-                self.state = "untrusted"
-                self.reason = ("This update and the earlier bundle(s) it needs "
-                               f"({names}) are intact and signed by one key, but the signer is "
-                               "not in your trust store: compare the fingerprint with the "
-                               "publisher's card.")
-        except MirrorkitError as err:
-            self.state = "failed"
-            self.report = getattr(err, "report", None)
-            self.reason = err.message
-        except Exception as err:  # a verifier bug must not make a bundle look trusted
-            self.state = "failed"
-            self.reason = f"verification could not run: {type(err).__name__}: {err}"
-        finally:
-            self._verified.set()
+            return (chain, bool(chain.trusted),
+                    "Signature and every file hash verified, for this update and the earlier "
+                    f"bundle(s) it needs ({names}); the signer is in your trust store.",
+                    f"This update and the earlier bundle(s) it needs ({names}) are intact and "
+                    "signed by one key, but the signer is not in your trust store: compare the "
+                    "fingerprint with the publisher's card.")
+
+        self._record_outcome(check)
 
     @property
     def pages(self) -> List[Page]:
@@ -136,19 +121,7 @@ class ChainBundle(ReplayBundle):
         holder = self._holder(url, ts14)
         if holder is not self:
             return holder.find_snapshot(url, ts14)  # a plain bundle: its own index only
-        try:
-            entries = ReplayBundle.candidates(self, SNAPSHOT_PREFIX + url)
-        except DamagedRecord:
-            return None  # the page itself still has its own record to show
-        entries = [e for e in entries if e.url == SNAPSHOT_PREFIX + url
-                   and timestamps.distance(e.timestamp, ts14) <= SNAPSHOT_WINDOW]
-        if not entries:
-            return None
-        entries.sort(key=lambda e: timestamps.distance(e.timestamp, ts14))
-        record = ReplayBundle._read_checked(self, entries[0])
-        if record.warc_type not in ("conversion", "resource"):
-            return None
-        return Capture(entries[0], record, None, page_url=url)
+        return self._own_snapshot(url, ts14)
 
     def _holder(self, url: str, ts14: str) -> ReplayBundle:
         """The bundle of the chain whose record is the capture of ``url`` at ``ts14`` (the

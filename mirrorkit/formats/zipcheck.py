@@ -97,16 +97,19 @@ def open_nested(bundle: BundleZip, member: Member) -> BundleZip:
     ZipProblem. Closing it leaves the outer bundle open."""
     if not member.stored:
         raise ZipProblem(f"{member.name} is compressed inside the package; it must be STORED")
-    window = _Window(bundle.fh, member.data_start, member.data_end)
+    window = FileWindow(bundle.fh, member.data_start, member.data_end)
     return open_bundle_fileobj(cast(IO[bytes], window))
 
 
-class _Window(io.RawIOBase):
-    """Bytes [start, end) of a seekable file, as a seekable file of their own."""
+class FileWindow(io.RawIOBase):
+    """Bytes [start, end) of a seekable file, as a seekable file of their own; reads return at
+    most `max_read` bytes when given (warcio inflates what one read returns in one go)."""
 
-    def __init__(self, fh: IO[bytes], start: int, end: int) -> None:
+    def __init__(self, fh: IO[bytes], start: int, end: int,
+                 max_read: Optional[int] = None) -> None:
         super().__init__()
         self._fh, self._start, self._end, self._pos = fh, start, end, start
+        self._max_read = max_read
 
     def readable(self) -> bool:
         return True
@@ -123,7 +126,7 @@ class _Window(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buf: Any) -> int:
-        want = min(len(buf), self._end - self._pos)
+        want = min(len(buf), self._end - self._pos, self._max_read or len(buf))
         if want <= 0:
             return 0
         self._fh.seek(self._pos)

@@ -11,7 +11,6 @@ members) goes through warcio instead, reading the member again: correct, only sl
 from __future__ import annotations
 
 import hashlib
-import io
 import queue
 import threading
 import zlib
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from mirrorkit.formats.warcdigest import BlockDigests, record_digest_problems
-from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, hash_member
+from mirrorkit.formats.zipcheck import BundleZip, FileWindow, Member, Progress, hash_member
 
 CHUNK = 1024 * 1024
 _MAX_WARC_HEAD = 1024 * 1024
@@ -281,37 +280,6 @@ def _finish(out: ScannedWarc, fname: str, offset: int, length: int, parser: _Par
     out.hashes[offset] = "sha256:" + record_h.hexdigest()
 
 
-class _Slice(io.RawIOBase):
-    """A read-only, seekable window [start, end) of the bundle file (a STORED member)."""
-
-    def __init__(self, fh: Any, start: int, end: int) -> None:
-        self._fh, self._start, self._end, self._pos = fh, start, end, start
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos - self._start
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: self._start, 1: self._pos, 2: self._end}[whence]
-        self._pos = min(max(self._start, base + offset), self._end)
-        return self.tell()
-
-    def readinto(self, buf: Any) -> int:
-        want = min(len(buf), self._end - self._pos, _MAX_RAW_READ)
-        if want <= 0:
-            return 0
-        self._fh.seek(self._pos)
-        data = self._fh.read(want)
-        buf[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
 def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> ScannedWarc:
     """Any other layout: warcio finds the records, then each record's bytes are hashed."""
     from warcio.archiveiterator import ArchiveIterator
@@ -319,7 +287,7 @@ def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> Scann
     fname = member.name.split("/", 1)[1]
     out = ScannedWarc(name=member.name, file_digest=hash_member(bundle, member, progress))
     # Unbuffered on purpose: warcio buffers itself (and misreads through io.BufferedReader).
-    raw = _Slice(bundle.fh, member.data_start, member.data_end)
+    raw = FileWindow(bundle.fh, member.data_start, member.data_end, _MAX_RAW_READ)
     offset = 0
     try:
         it = ArchiveIterator(raw, no_record_parse=True, block_size=256 * 1024)
