@@ -351,10 +351,10 @@ class ReplayBundle:
     def _original_of(self, entry: CdxjEntry, record: Record,
                      hops: int = 0) -> Tuple[CdxjEntry, Record]:
         # The record's own headers first: other tools' indexes lack refersToUrl/refersToDate.
-        target = record.warc_header("WARC-Refers-To-Target-URI") or entry.url
-        chosen = pick_original(self.candidates(target.strip("<>")),
-                               record.warc_header("WARC-Refers-To-Date"),
-                               record.warc_header("WARC-Payload-Digest") or entry.digest,
+        target = (record.warc_header("WARC-Refers-To-Target-URI") or entry.url).strip("<>")
+        digest = record.warc_header("WARC-Payload-Digest") or entry.digest
+        options = self._original_options(self.candidates(target), record, digest)
+        chosen = pick_original(options, record.warc_header("WARC-Refers-To-Date"), digest,
                                entry.timestamp)
         if chosen is None:
             raise NotArchived(f"the original of the revisit of {entry.url} is not in this archive")
@@ -364,6 +364,11 @@ class ReplayBundle:
         if original.warc_type not in ("response", "resource"):
             raise NotArchived("a revisit points to a record that is not a response")
         return chosen, original
+
+    def _original_options(self, options: List[CdxjEntry], record: Record,
+                          digest: str) -> List[CdxjEntry]:
+        """Where a revisit's original may be; a chain of editions narrows this (serve/chain)."""
+        return options
 
     def close(self) -> None:
         """Releases the open file."""

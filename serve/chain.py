@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from mirrorkit.errors import MirrorkitError
-from mirrorkit.formats.cdxj import CdxjEntry, pick_original
+from mirrorkit.formats.cdxj import CdxjEntry
 from mirrorkit.formats.timestamps import pretty
 
 from .archive import (
-    MAX_REVISIT_HOPS,
     Capture,
-    NotArchived,
     ReplayBundle,
     open_bundle,
 )
@@ -136,18 +134,13 @@ class ChainBundle(ReplayBundle):
             return self  # the update's own record comes first
         return self._source(held[0]) if held else self
 
-    def _original_of(self, entry: CdxjEntry, record: Record,
-                     hops: int = 0) -> Tuple[CdxjEntry, Record]:
-        """The original a revisit stands for, looked up over the whole chain.
-
-        Two editions of a page can share a capture second (their WARC-Refers-To-Date): the
-        bundle the revisit names (``WARC-Refers-To-Container: file://NAME``, as capture
-        --dedup-against writes it) and the revisit's payload digest narrow the choice first,
-        so an update's unchanged page never resolves to an older edition's payload.
-        """
-        target = (record.warc_header("WARC-Refers-To-Target-URI") or entry.url).strip("<>")
-        digest = record.warc_header("WARC-Payload-Digest") or entry.digest
-        options = self.candidates(target)
+    def _original_options(self, options: List[CdxjEntry], record: Record,
+                          digest: str) -> List[CdxjEntry]:
+        """The revisit's original is looked up over the whole chain, but two editions of a page
+        can share a capture second (their WARC-Refers-To-Date): the bundle the revisit names
+        (``WARC-Refers-To-Container: file://NAME``, as capture --dedup-against writes it) and
+        its payload digest narrow the choice first, so an update's unchanged page never
+        resolves to an older edition's payload."""
         container = (record.warc_header("WARC-Refers-To-Container") or "").strip("<>")
         if container.startswith("file://"):
             container = container[len("file://"):]
@@ -156,16 +149,7 @@ class ChainBundle(ReplayBundle):
         if digest:
             options = [e for e in options if e.digest == digest
                        and e.mime != "warc/revisit"] or options
-        chosen = pick_original(options, record.warc_header("WARC-Refers-To-Date"), digest,
-                               entry.timestamp)
-        if chosen is None:
-            raise NotArchived(f"the original of the revisit of {entry.url} is not in this archive")
-        original = self._read_checked(chosen)
-        if original.warc_type == "revisit" and hops < MAX_REVISIT_HOPS:
-            return self._original_of(chosen, original, hops + 1)
-        if original.warc_type not in ("response", "resource"):
-            raise NotArchived("a revisit points to a record that is not a response")
-        return chosen, original
+        return options
 
     def _source(self, entry: CdxjEntry) -> ReplayBundle:
         return entry.source if isinstance(entry, _ChainEntry) else self
