@@ -28,12 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
+from _common import serve_site
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,62 +72,34 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1500
 def make_server(n: int, delay: float) -> ThreadingHTTPServer:
     """A threaded loopback server for the generated JavaScript site, each response delayed."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    def respond(path: str) -> Tuple[int, str, bytes]:
+        if path in ("/", "/index.html"):
+            return 200, "text/html; charset=utf-8", SHELL.format(
+                title="Home", feed="/data/index.json").encode()
+        if path == "/data/index.json":
+            return 200, "application/json", json.dumps(
+                {"title": "All pages", "text": "Every page.", "image": "/static/logo.png",
+                 "lazy": "/static/bg.png", "links": [f"/p/{i}.html" for i in range(n)]}).encode()
+        if path.startswith("/p/"):
+            i = int(path[3:-5])
+            if not 0 <= i < n:
+                raise ValueError(path)
+            return 200, "text/html; charset=utf-8", SHELL.format(
+                title=f"Page {i}", feed=f"/data/{i}.json").encode()
+        if path.startswith("/data/"):
+            i = int(path[6:-5])
+            return 200, "application/json", json.dumps(
+                {"title": f"Page {i}", "text": TEXT, "image": f"/img/{i}.png",
+                 "lazy": f"/img/lazy-{i}.png", "links": [f"/p/{(i + 1) % n}.html", "/"]}).encode()
+        if path == "/static/app.js":
+            return 200, "text/javascript", APP_JS
+        if path == "/static/site.css":
+            return 200, "text/css", CSS
+        if path.endswith(".png"):
+            return 200, "image/png", PNG + path.encode()
+        raise ValueError(path)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            time.sleep(delay)
-            path = self.path.split("?")[0]
-            ctype, body, status = "text/html; charset=utf-8", b"", 200
-            try:
-                if path in ("/", "/index.html"):
-                    body = SHELL.format(title="Home", feed="/data/index.json").encode()
-                elif path == "/data/index.json":
-                    ctype = "application/json"
-                    body = json.dumps({"title": "All pages", "text": "Every page.",
-                                       "image": "/static/logo.png", "lazy": "/static/bg.png",
-                                       "links": [f"/p/{i}.html" for i in range(n)]}).encode()
-                elif path.startswith("/p/"):
-                    i = int(path[3:-5])
-                    if not 0 <= i < n:
-                        raise ValueError
-                    body = SHELL.format(title=f"Page {i}", feed=f"/data/{i}.json").encode()
-                elif path.startswith("/data/"):
-                    i = int(path[6:-5])
-                    ctype = "application/json"
-                    body = json.dumps({"title": f"Page {i}", "text": TEXT,
-                                       "image": f"/img/{i}.png", "lazy": f"/img/lazy-{i}.png",
-                                       "links": [f"/p/{(i + 1) % n}.html", "/"]}).encode()
-                elif path == "/static/app.js":
-                    ctype, body = "text/javascript", APP_JS
-                elif path == "/static/site.css":
-                    ctype, body = "text/css", CSS
-                elif path.endswith(".png"):
-                    ctype, body = "image/png", PNG + path.encode()
-                else:
-                    status, body = 404, b"not found"
-            except ValueError:
-                status, body = 404, b"not found"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            pass  # a browser cancels requests when it moves on: not worth a traceback
-
-    server = Server(("127.0.0.1", 0), Handler)
-    server.request_queue_size = 128
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_site(respond, delay)
 
 
 FLOOR = r"""

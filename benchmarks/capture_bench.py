@@ -12,7 +12,6 @@ report wall time, HTML pages per second and CPU time (user + system) per page.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -20,12 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
+from _common import serve_site
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,54 +72,23 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1500
 def make_server(n: int, delay: float) -> ThreadingHTTPServer:
     """A threaded loopback server for the synthetic site, each response delayed."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle on, the client's delayed ACK would
-        # add ~40 ms to every response on top of the intended delay.
-        disable_nagle_algorithm = True
+    def respond(path: str) -> Tuple[int, str, bytes]:
+        html = "text/html; charset=utf-8"
+        if path in ("/", "/index.html"):
+            return 200, html, _index()
+        if path.startswith("/list/"):
+            return 200, html, _list(int(path[6:-5]), n)
+        if path.startswith("/a/"):
+            return 200, html, _page(int(path[3:-5]), n)
+        if path == "/static/site.css":
+            return 200, "text/css", CSS
+        if path.endswith(".png"):
+            return 200, "image/png", PNG + path.encode()
+        if path.endswith(".woff2"):
+            return 200, "font/woff2", b"wOF2" + b"\x01" * 3000
+        raise ValueError(path)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            time.sleep(delay)
-            path = self.path.split("?")[0]
-            ctype, body, status = "text/html; charset=utf-8", b"", 200
-            try:
-                if path in ("/", "/index.html"):
-                    body = _index()
-                elif path.startswith("/list/"):
-                    body = _list(int(path[6:-5]), n)
-                elif path.startswith("/a/"):
-                    body = _page(int(path[3:-5]), n)
-                elif path == "/static/site.css":
-                    ctype, body = "text/css", CSS
-                elif path.endswith(".png"):
-                    ctype, body = "image/png", PNG + path.encode()
-                elif path.endswith(".woff2"):
-                    ctype, body = "font/woff2", b"wOF2" + b"\x01" * 3000
-                else:
-                    status, body = 404, b"not found"
-            except ValueError:
-                status, body = 404, b"not found"
-            if ctype.startswith("text/") and "gzip" in self.headers.get("Accept-Encoding", ""):
-                body = gzip.compress(body, 6, mtime=0)
-                encoded = True
-            else:
-                encoded = False
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            if encoded:
-                self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 128
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_site(respond, delay, gzip_text=True)
 
 
 def _count(folder: Path) -> Dict[str, int]:

@@ -25,11 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Set
+from typing import Any, Dict, Set, Tuple
+
+from _common import serve_site
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -82,38 +83,20 @@ class Site:
 def serve(site: Site) -> ThreadingHTTPServer:
     """A threaded loopback server for the site."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    def respond(path: str) -> Tuple[int, str, bytes]:
+        html = "text/html; charset=utf-8"
+        m = re.fullmatch(r"/(a|img|list)/(\d+)\.(html|png)", path)
+        if path in ("/", "/index.html"):
+            return 200, html, site.index()
+        if m and m.group(1) == "a" and int(m.group(2)) < site.n:
+            return 200, html, site.page(int(m.group(2)))
+        if m and m.group(1) == "img" and int(m.group(2)) < site.n:
+            return 200, "image/png", site.img(int(m.group(2)))
+        if m and m.group(1) == "list" and int(m.group(2)) < LISTS:
+            return 200, html, site.listing(int(m.group(2)))
+        raise ValueError(path)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            ctype, status, body = "text/html; charset=utf-8", 200, b""
-            m = re.fullmatch(r"/(a|img|list)/(\d+)\.(html|png)", path)
-            if path in ("/", "/index.html"):
-                body = site.index()
-            elif m and m.group(1) == "a" and int(m.group(2)) < site.n:
-                body = site.page(int(m.group(2)))
-            elif m and m.group(1) == "img" and int(m.group(2)) < site.n:
-                ctype, body = "image/png", site.img(int(m.group(2)))
-            elif m and m.group(1) == "list" and int(m.group(2)) < LISTS:
-                body = site.listing(int(m.group(2)))
-            else:
-                status, body = 404, b"not found"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 128
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_site(respond)
 
 
 CPU: Dict[str, float] = {}  # the last mk() run's CPU time (user + system), in seconds
