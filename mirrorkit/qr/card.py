@@ -190,20 +190,31 @@ def reader_lines() -> list[str]:
     return [f"READER.html (mirrorkit {__version__}) SHA-256:", sha[:32], sha[32:]]
 
 
-def card_png(key: CardKey) -> tuple[bytes, list[str]]:
-    """The card as PNG bytes, and warnings (e.g. no font for the name); raises `QRError`."""
-    mat = render.matrix(card_text(key.name, key.public_key_der), "M")
-    width, margin = 900, 40
-    box = max(4, (width - 2 * margin) // len(mat))
+def qr_canvas(text: str, width: int, min_box: int, below: int, heading: str,
+              heading_size: int) -> tuple[Image.Image, ImageDraw.ImageDraw, int, bool]:
+    """A white card: `text` as a QR code (level M) at the top, `heading` centred under it, and
+    `below` pixels of room for more lines. Returns the image, its drawing context, the y under
+    the heading's top, and whether the font covers the heading; raises `QRError`."""
+    mat = render.matrix(text, "M")
+    margin = 40
+    box = max(min_box, (width - 2 * margin) // len(mat))
     qr = render.to_image(mat, box).convert("L")
-    reader = reader_lines()
-    height = margin + qr.height + 330 + (40 + 30 * len(reader) if reader else 0)
-    img = Image.new("L", (width, height), 255)
+    img = Image.new("L", (width, margin + qr.height + below), 255)
     img.paste(qr, ((width - qr.width) // 2, margin))
     draw = ImageDraw.Draw(img)
     y = margin + qr.height + 10
-    name_font, covered = _fit(draw, key.name, 52, width - 2 * margin)
-    draw.text((width // 2, y), key.name, font=name_font, fill=0, anchor="mt")
+    font, covered = _fit(draw, heading, heading_size, width - 2 * margin)
+    draw.text((width // 2, y), heading, font=font, fill=0, anchor="mt")
+    return img, draw, y, covered
+
+
+def card_png(key: CardKey) -> tuple[bytes, list[str]]:
+    """The card as PNG bytes, and warnings (e.g. no font for the name); raises `QRError`."""
+    reader = reader_lines()
+    width = 900
+    img, draw, y, covered = qr_canvas(card_text(key.name, key.public_key_der), width, 4,
+                                      330 + (40 + 30 * len(reader) if reader else 0),
+                                      key.name, 52)
     y += 80
     label_font, _ = _font("Fingerprint (SHA-256)", 24)
     draw.text((width // 2, y), "Fingerprint (SHA-256 of the public key)", font=label_font,

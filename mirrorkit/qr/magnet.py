@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from PIL import Image, ImageDraw
-
 from mirrorkit.errors import UsageError
 from mirrorkit.qr import render
-from mirrorkit.qr.card import _fit, _font, fingerprint_lines
+from mirrorkit.qr.card import _fit, _font, fingerprint_lines, qr_canvas
 
 MAGNET_SUFFIXES = (".png", ".html")
 
@@ -100,16 +98,8 @@ _FOOTER = [
 
 def card_png(card: MagnetCard) -> tuple[bytes, List[str]]:
     """The card as PNG bytes, and warnings (no font for some text); raises `QRError`."""
-    mat = render.matrix(card.magnet, "M")
     width, margin = 1000, 40
-    box = max(3, (width - 2 * margin) // len(mat))
-    qr = render.to_image(mat, box).convert("L")
-    img = Image.new("L", (width, margin + qr.height + 560), 255)
-    img.paste(qr, ((width - qr.width) // 2, margin))
-    draw = ImageDraw.Draw(img)
-    y = margin + qr.height + 10
-    title_font, covered = _fit(draw, card.title, 48, width - 2 * margin)
-    draw.text((width // 2, y), card.title, font=title_font, fill=0, anchor="mt")
+    img, draw, y, covered = qr_canvas(card.magnet, width, 3, 560, card.title, 48)
     y += 70
     missing = [] if covered else [card.title]
     for label, value in _lines(card):
