@@ -199,13 +199,18 @@ def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult,
     index (`bundle --drop-unresolved-revisits`, or another tool's choice) is never replayed:
     it is only counted."""
     unindexed = 0
+    if not any(rec.rec_type == "revisit" for records in by_file.values()
+               for rec in records.values()):
+        return  # the SURT keys below are the slowest part of the deep pass: skip when unused
+    keys: Dict[str, str] = {}
     originals: Set[Tuple[str, str]] = set()
     by_digest: Set[Tuple[str, str]] = set()
     for records in by_file.values():
         for rec in records.values():
             if rec.rec_type in ("response", "resource"):
-                originals.add((_key(rec.url), digits14(rec.date)))
-                by_digest.add((_key(rec.url), rec.payload_digest))
+                key = keys.get(rec.url) or keys.setdefault(rec.url, _key(rec.url))
+                originals.add((key, digits14(rec.date)))
+                by_digest.add((key, rec.payload_digest))
     for fname, records in by_file.items():
         for rec in records.values():
             if rec.rec_type != "revisit":

@@ -59,44 +59,27 @@ class _NotSimple(Exception):
     """The member is not laid out one record per gzip member: use warcio."""
 
 
-class _Digester(threading.Thread):
-    """The second core's share of the pass: the file's SHA-256 and each record's own WARC
-    digests, fed in batches through a bounded queue (hashlib releases the GIL on large
-    buffers, so this runs beside the inflating thread). Messages are handled in order, so the
-    problems come out in record order."""
+class _Lane(threading.Thread):
+    """One worker thread fed batches of calls through a bounded queue, run in order. hashlib
+    and zlib release the GIL on large buffers, so lanes run beside the inflating thread."""
 
-    def __init__(self, out: ScannedWarc, fname: str) -> None:
-        super().__init__(name="mirrorkit-deep-digests", daemon=True)
-        self.out = out
-        self.fname = fname
-        self.file_h = hashlib.sha256()
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
         self.jobs: queue.Queue[Optional[List[Tuple[Any, ...]]]] = queue.Queue(maxsize=8)
         self.batch: List[Tuple[Any, ...]] = []
         self.size = 0
         self.error: Optional[BaseException] = None
 
-    def _add(self, job: Tuple[Any, ...], size: int) -> None:
-        self.batch.append(job)
+    def add(self, size: int, fn: Any, *args: Any) -> None:
+        self.batch.append((fn, args))
         self.size += size
         if self.size >= _BATCH or len(self.batch) >= 512:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self.batch:
             self.jobs.put(self.batch)
             self.batch, self.size = [], 0
-
-    def raw(self, chunk: bytes) -> None:
-        self._add((0, chunk), len(chunk))
-
-    def block(self, digests: BlockDigests, data: bytes) -> None:
-        self._add((1, digests, data), len(data))
-
-    def end(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
-        self._add((2, digests, where), 64)
-
-    def problem(self, entry: Dict[str, Any]) -> None:
-        self._add((3, entry), 64)
 
     def run(self) -> None:
         while True:
@@ -106,26 +89,58 @@ class _Digester(threading.Thread):
             if self.error is not None:
                 continue
             try:
-                for job in batch:
-                    if job[0] == 0:
-                        self.file_h.update(job[1])
-                    elif job[0] == 1:
-                        job[1].feed(job[2])
-                    elif job[0] == 2:
-                        for problem in job[1].problems():
-                            self.out.problems.append(dict(job[2], problem=problem))
-                    else:
-                        self.out.problems.append(job[1])
+                for fn, args in batch:
+                    fn(*args)
             except BaseException as err:  # reported by close(), in the calling thread
                 self.error = err
 
     def close(self) -> None:
-        """Wait for every queued job; then the file digest is known. Re-raises a failure."""
-        self._flush()
+        self.flush()
         self.jobs.put(None)
         self.join()
-        if self.error is not None:
-            raise self.error
+
+
+class _Digester:
+    """The work beside the inflating thread: the file's SHA-256 on one lane, each record's own
+    WARC digests (two SHA-1s, as most tools write them) on another. Two lanes, not one: on two
+    cores the inflating thread (zlib and each record's SHA-256) and these two hashes come out
+    about even, where one lane doing both hashes was the slowest of the pass."""
+
+    def __init__(self, out: ScannedWarc, fname: str) -> None:
+        self.out = out
+        self.fname = fname
+        self.file_h = hashlib.sha256()
+        self.file_lane = _Lane("mirrorkit-deep-file-digest")
+        self.digest_lane = _Lane("mirrorkit-deep-warc-digests")
+
+    def start(self) -> None:
+        self.file_lane.start()
+        self.digest_lane.start()
+
+    def raw(self, chunk: bytes) -> None:
+        self.file_lane.add(len(chunk), self.file_h.update, chunk)
+
+    def block(self, digests: BlockDigests, data: bytes) -> None:
+        self.digest_lane.add(len(data), digests.feed, data)
+
+    def end(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
+        # Problems are appended on the digest lane only, so they come out in record order.
+        self.digest_lane.add(64, self._report, digests, where)
+
+    def problem(self, entry: Dict[str, Any]) -> None:
+        self.digest_lane.add(64, self.out.problems.append, entry)
+
+    def _report(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
+        for problem in digests.problems():
+            self.out.problems.append(dict(where, problem=problem))
+
+    def close(self) -> None:
+        """Wait for every queued job; then the file digest is known. Re-raises a failure."""
+        self.file_lane.close()
+        self.digest_lane.close()
+        for lane in (self.file_lane, self.digest_lane):
+            if lane.error is not None:
+                raise lane.error
         self.out.file_digest = "sha256:" + self.file_h.hexdigest()
 
 
