@@ -177,7 +177,7 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
 
     from . import i18n
     from .content import ContentApp
-    from .policy import READER_HEADERS, reader_csp
+    from .policy import READER_HEADERS, reader_allowlist, reader_csp
     from .reader import bp as reader_bp
     from .views import bp as pages_bp
 
@@ -196,6 +196,7 @@ def create_app(bundles: Iterable[PathLike], config: Optional[Mapping[str, Any]] 
         # The reader's own pages: its scripts and styles only, no frames unless the reader
         # page names its one content origin itself.
         response.headers.setdefault("Content-Security-Policy", reader_csp())
+        response.headers.setdefault("Connection-Allowlist", reader_allowlist())
         for key, value in READER_HEADERS:
             response.headers.setdefault(key, value)
         return response

@@ -47,12 +47,13 @@ T: Dict[str, Tuple[str, str]] = {
                     "incomplete.", "脚本已关闭：存档页面无法在此运行代码，被入侵的网站也无法伤害你。"  # noqa: E501 (CJK text)
                     "依赖 JavaScript 的页面可能显示不完整。"),
     "scripts_on": ("Scripts are ON for this archive. They stay inside it: they cannot reach "
-                   "the internet, this reader or other archives, but they can still send "
-                   "WebRTC packets where a page finds a way around the reader's removal of "
-                   "WebRTC, and can use your computer's processor.",
-                   "此存档的脚本已开启。脚本被限制在存档内：无法访问互联网、本阅读器或其他存档；"
-                   "但如果页面绕过了阅读器对 WebRTC 的屏蔽，仍可能发出 WebRTC 数据包，"
-                   "并可能占用电脑的处理器。"),
+                   "the internet, this reader or other archives, but they can use your "
+                   "computer's processor. In browsers older than Chrome 152, and in Firefox "
+                   "and Safari, a page that gets around the reader's removal of WebRTC could "
+                   "still send WebRTC packets.",
+                   "此存档的脚本已开启。脚本被限制在存档内：无法访问互联网、本阅读器或其他存档，"
+                   "但可能占用电脑的处理器。在 Chrome 152 之前的浏览器以及 Firefox、Safari 中，"
+                   "绕过阅读器对 WebRTC 屏蔽的页面仍可能发出 WebRTC 数据包。"),
     "scripts_wait": ("Scripts stay off until this archive has passed verification.",
                      "在存档通过验证之前，脚本保持关闭。"),
     "scripts_never": ("Scripts can never run for an archive that failed verification.",

@@ -5,8 +5,9 @@ In safe mode (the default) nothing is injected: the page's scripts cannot run at
 
 With scripts, CSP already keeps every request on the bundle's own content origin; the injected
 script only helps pages work (it maps URLs that scripts build into the archive) and closes the
-one way out that Chromium's CSP does not cover: WebRTC. STUN and TURN packets, and the DNS query
-for a STUN host name, go out under ``default-src 'none'``. So the script removes
+one way out that CSP does not cover: WebRTC. STUN and TURN packets, and the DNS query for a STUN
+host name, go out under ``default-src 'none'``. Chromium 152+ blocks them under the
+``Connection-Allowlist`` header (`serve.policy`); for every other browser the script removes
 ``RTCPeerConnection`` and friends from the page, and from every frame the page can reach:
 ``contentWindow``/``contentDocument`` getters, every DOM insertion method (after which the new
 frames' windows are cleaned before the caller gets control back), ``srcdoc`` (the script is put in

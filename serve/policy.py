@@ -32,6 +32,22 @@ def reader_csp(frame_origin: str = "") -> str:
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'")
 
 
+def reader_allowlist(frame_origin: str = "") -> str:
+    """``Connection-Allowlist`` of the reader's pages: the reader origin, and for a reader page
+    the one content origin its frame comes from.
+
+    CSP alone lets Chromium *open a connection* before it refuses a navigation: a frame sent to
+    an outside host made Chromium open a TCP connection (no byte sent) to it first. Connection
+    allowlists (Chromium 152+; ignored by other browsers, where CSP still holds) are checked
+    before any connection, for navigations, resource hints and WebRTC too.
+    """
+    if not frame_origin:
+        return "(response-origin)"
+    # The frame's first load is the reader page's request: an archived redirect answers it.
+    return f'(response-origin "{frame_origin}/*");redirects=allow'
+
+
+
 READER_HEADERS: List[Tuple[str, str]] = [
     ("Referrer-Policy", "no-referrer"),
     ("X-DNS-Prefetch-Control", "off"),
@@ -77,7 +93,8 @@ def content_csp(origin: str, reader_origin: str, scripts: bool) -> str:
       URLs at all (`reader_origin` is kept for the day browsers match sandboxed ancestors).
     - ``sandbox``: the same flags as the reader's iframe, also when opened on its own.
     - ``webrtc 'block'`` (CSP3 draft): Chromium ignores it today; kept for browsers that honour
-      it. Chromium's WebRTC is removed by the injected script instead (`serve.inject`).
+      it. In Chromium, WebRTC is blocked by the Connection-Allowlist header (152+) and removed
+      by the injected script (`serve.inject`) for browsers without that header.
     """
     src = f"{origin} data:"
     if scripts:
@@ -98,6 +115,14 @@ def content_csp(origin: str, reader_origin: str, scripts: bool) -> str:
 
 
 CONTENT_HEADERS: List[Tuple[str, str]] = [
+    # The network-level fence under the CSP above (see `reader_allowlist`): every connection an
+    # archived document, or a frame it makes, may open goes to this content origin only. That
+    # covers what CSP does not: the connection Chromium opens before refusing a navigation to
+    # an outside host, and WebRTC (blocked by default under an allowlist). Redirects are
+    # allowed because archived redirects are replayed. With `redirects=allow` Chromium 156 does
+    # not check the hop against the list, but the CSP above is checked before a hop is followed
+    # (seen: no connection to an outside host), and our Location headers stay in the archive.
+    ("Connection-Allowlist", "(response-origin);redirects=allow"),
     ("Referrer-Policy", "no-referrer"),
     ("X-DNS-Prefetch-Control", "off"),
     ("X-Content-Type-Options", "nosniff"),

@@ -22,6 +22,7 @@ from .policy import (
     CLEAR_SITE_DATA_FIRST,
     SANDBOX_SAFE,
     SANDBOX_SCRIPTS,
+    reader_allowlist,
     reader_csp,
 )
 from .urls import parse_replay_path
@@ -94,8 +95,9 @@ def reader_page(name: str, rest: str) -> Any:
     )
     response = Response(html, mimetype="text/html")
     # The frame may come only from this bundle's content origin; nothing else, ever.
-    response.headers["Content-Security-Policy"] = reader_csp(content_origin(bundle) if src
-                                                             else "")
+    frame_origin = content_origin(bundle) if src else ""
+    response.headers["Content-Security-Policy"] = reader_csp(frame_origin)
+    response.headers["Connection-Allowlist"] = reader_allowlist(frame_origin)
     response.headers["Cache-Control"] = "no-store"
     return clear_site_data(response)
 

@@ -90,10 +90,15 @@ def test_reader_page_frames_only_its_content_origin(sample_bundle: Any) -> None:
     again = app.test_client().get("/sample/")
     assert "frame-src 'none'" in again.headers["Content-Security-Policy"]
     assert again.headers["X-Frame-Options"] == "DENY"
+    # the connection fence under the CSP: the reader page may connect to itself and its frame's
+    # content origin only; other reader pages to themselves only
+    assert r.headers["Connection-Allowlist"] == '(response-origin "http://192.168.1.5:41234/*");redirects=allow'
+    assert again.headers["Connection-Allowlist"] == "(response-origin)"
     page = Client(bundles.content_app("sample")).get(
         f"/{b.secret}/{TS}/{sample_bundle.pages[0]}", headers={"Host": "192.168.1.5:41234"})
     assert "default-src http://192.168.1.5:41234 data:" in page.headers["Content-Security-Policy"]
     assert "Set-Cookie" not in page.headers
+    assert page.headers["Connection-Allowlist"] == "(response-origin);redirects=allow"
     bundles.close()
 
 
