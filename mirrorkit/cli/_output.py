@@ -28,3 +28,23 @@ def say(text: str = "", *, err: bool = False) -> None:
 def progress_enabled(quiet: bool, as_json: bool) -> bool:
     """Progress displays go to stderr only for a person at a terminal."""
     return not quiet and not as_json and sys.stderr.isatty()
+
+
+def signed_output_options(key_help: str, output_help: str, title_help: str) -> Any:
+    """The options every command that writes a signed bundle takes: --key, -o/--output,
+    --title, --description (`bundle` and `merge`)."""
+    from pathlib import Path
+
+    def apply(fn: Any) -> Any:
+        for option in reversed([
+            click.option("--key", "key_path", required=True, type=click.Path(path_type=Path),
+                         help=key_help),
+            click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+                         help=output_help),
+            click.option("--title", help=title_help),
+            click.option("--description", help="A sentence saying what this archive is."),
+        ]):
+            fn = option(fn)
+        return fn
+
+    return apply

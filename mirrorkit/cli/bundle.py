@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import click
 
-from mirrorkit.cli._output import emit_json, progress_enabled
+from mirrorkit.cli._output import emit_json, progress_enabled, signed_output_options
 from mirrorkit.cli._passphrase import passphrase_for_key
 from mirrorkit.formats.safetext import neutral
 
@@ -30,12 +30,10 @@ def _progress_bar(enabled: bool) -> Tuple[Optional[Callable[[int, int], None]], 
 
 @click.command("bundle")
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path),
-              help="Private key to sign with (from `mirrorkit key generate`).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Where to write the bundle (OUT.wacz); replaced atomically if it exists.")
-@click.option("--title", help="Title shown by replay tools (default: the main page's title).")
-@click.option("--description", help="A sentence saying what this archive is.")
+@signed_output_options(
+    key_help="Private key to sign with (from `mirrorkit key generate`).",
+    output_help="Where to write the bundle (OUT.wacz); replaced atomically if it exists.",
+    title_help="Title shown by replay tools (default: the main page's title).")
 @click.option("--collection", help="Collection id, stable across updates of the same archive "
               "(default: derived from the title or the site's host).")
 @click.option("--sequence", type=click.IntRange(min=1), help="Sequence number of this bundle in "

@@ -7,19 +7,17 @@ from typing import Optional, Tuple
 
 import click
 
-from mirrorkit.cli._output import emit_json
+from mirrorkit.cli._output import emit_json, signed_output_options
 from mirrorkit.cli._passphrase import passphrase_for_key
 
 
 @click.command("merge")
 @click.argument("bundles", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path),
-              help="Private key to sign with: the key that signed the chain.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Where to write the merged bundle (FULL.wacz); replaced atomically.")
-@click.option("--title", help="Title (default: the newest bundle's).")
-@click.option("--description", help="A sentence saying what this archive is.")
+@signed_output_options(
+    key_help="Private key to sign with: the key that signed the chain.",
+    output_help="Where to write the merged bundle (FULL.wacz); replaced atomically.",
+    title_help="Title (default: the newest bundle's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(bundles: Tuple[Path, ...], key_path: Path, output: Path, title: Optional[str],
             description: Optional[str], as_json: bool) -> int:

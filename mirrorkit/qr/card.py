@@ -208,6 +208,19 @@ def qr_canvas(text: str, width: int, min_box: int, below: int, heading: str,
     return img, draw, y, covered
 
 
+def draw_fingerprint(draw: ImageDraw.ImageDraw, width: int, y: int, label: str,
+                     fingerprint: str, line_height: int) -> int:
+    """`label`, then the fingerprint in monospace groups, centred; returns the y under them."""
+    label_font, _ = _font(label, 24)
+    draw.text((width // 2, y), label, font=label_font, fill=0, anchor="mt")
+    y += 40
+    mono, _ = _font("0123456789ABCDEF", 32, mono=True)
+    for line in fingerprint_lines(fingerprint):
+        draw.text((width // 2, y), line, font=mono, fill=0, anchor="mt")
+        y += line_height
+    return y
+
+
 def card_png(key: CardKey) -> tuple[bytes, list[str]]:
     """The card as PNG bytes, and warnings (e.g. no font for the name); raises `QRError`."""
     reader = reader_lines()
@@ -215,16 +228,8 @@ def card_png(key: CardKey) -> tuple[bytes, list[str]]:
     img, draw, y, covered = qr_canvas(card_text(key.name, key.public_key_der), width, 4,
                                       330 + (40 + 30 * len(reader) if reader else 0),
                                       key.name, 52)
-    y += 80
-    label_font, _ = _font("Fingerprint (SHA-256)", 24)
-    draw.text((width // 2, y), "Fingerprint (SHA-256 of the public key)", font=label_font,
-              fill=0, anchor="mt")
-    y += 40
-    mono, _ = _font("0123456789ABCDEF", 32, mono=True)
-    for line in fingerprint_lines(key.fingerprint):
-        draw.text((width // 2, y), line, font=mono, fill=0, anchor="mt")
-        y += 50
-    y += 20
+    y = draw_fingerprint(draw, width, y + 80, "Fingerprint (SHA-256 of the public key)",
+                         key.fingerprint, 50) + 20
     small, _ = _font("x", 20)
     draw.text((width // 2, y), "mirrorkit publisher key · add it with: mirrorkit trust add "
               "PHOTO.jpg", font=small, fill=0, anchor="mt")

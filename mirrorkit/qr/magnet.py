@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 from mirrorkit.errors import UsageError
 from mirrorkit.qr import render
-from mirrorkit.qr.card import _fit, _font, fingerprint_lines, qr_canvas
+from mirrorkit.qr.card import _fit, draw_fingerprint, fingerprint_lines, qr_canvas
 
 MAGNET_SUFFIXES = (".png", ".html")
 
@@ -108,15 +108,8 @@ def card_png(card: MagnetCard) -> tuple[bytes, List[str]]:
         missing += [] if ok else [text]
         draw.text((width // 2, y), text, font=font, fill=0, anchor="mt")
         y += 40
-    label_font, _ = _font("Fingerprint / 指纹 (SHA-256)", 24)
-    draw.text((width // 2, y + 5), "Fingerprint / 指纹 (SHA-256)", font=label_font, fill=0,
-              anchor="mt")
-    y += 45
-    mono, _ = _font("0123456789ABCDEF", 32, mono=True)
-    for line in fingerprint_lines(card.fingerprint):
-        draw.text((width // 2, y), line, font=mono, fill=0, anchor="mt")
-        y += 48
-    y += 15
+    y = draw_fingerprint(draw, width, y + 5, "Fingerprint / 指纹 (SHA-256)", card.fingerprint,
+                         48) + 15
     for line in _FOOTER:
         font, ok = _fit(draw, line, 20, width - 2 * margin)
         missing += [] if ok else [line]
