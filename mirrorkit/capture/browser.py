@@ -50,6 +50,10 @@ class BrowserRun:
         self.wait_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=tabs, thread_name_prefix="capture-tab")
         self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.opening: Optional[asyncio.Lock] = None
+        self.browser: Any = None
+        self.context: Any = None
+        self.context_id = ""
 
     def start(self) -> None:
         """Launch the browser thread."""
@@ -86,6 +90,7 @@ class BrowserRun:
         from playwright.async_api import async_playwright
 
         self.loop = asyncio.get_running_loop()
+        self.opening = asyncio.Lock()
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=self.executable, headless=True, args=ARGS,
@@ -96,7 +101,8 @@ class BrowserRun:
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False,
                 timeout=max(30_000, self.opts.page_timeout * 1000))
             try:
-                context = await browser.new_context(
+                self.browser = browser
+                context = self.context = await browser.new_context(
                     service_workers="block", accept_downloads=False, viewport=VIEWPORT,
                     user_agent=self.opts.user_agent, ignore_https_errors=True)
                 await context.add_init_script(INIT_SCRIPT)
@@ -104,6 +110,36 @@ class BrowserRun:
                 await asyncio.gather(*(t.run() for t in tabs))
             finally:
                 await browser.close()
+
+    async def new_page(self) -> Any:
+        """A page for a tab, in a window of its own: Chromium renders only the front tab of a
+        window at the frame rate, a tab behind it waits up to a second for a frame, so scrolling
+        (one frame per step) and lazy images stall there. Raises Playwright's errors."""
+        assert self.opening is not None
+        async with self.opening:
+            if not self.context_id:  # the context's first page opens the context's first window
+                page = await self.context.new_page()
+                self.context_id = (await _target_info(self.context, page))["browserContextId"]
+                return page
+            known = {id(p) for p in self.context.pages}
+            try:
+                cdp = await self.browser.new_browser_cdp_session()
+                made = await cdp.send("Target.createTarget", {
+                    "url": "about:blank", "browserContextId": self.context_id, "newWindow": True})
+                await _quietly(cdp.detach())
+            except Exception:  # a browser without windows (headless shell): a tab, then
+                return await self.context.new_page()
+            # Playwright announces the page once it has set it up; pop-ups of other tabs may
+            # appear meanwhile, so the page is told apart by its target id
+            for _ in range(1000):
+                for page in self.context.pages:
+                    if id(page) in known:
+                        continue
+                    known.add(id(page))
+                    if (await _target_info(self.context, page))["targetId"] == made["targetId"]:
+                        return page
+                await asyncio.sleep(0.01)
+            raise RuntimeError("browser: the new tab's window did not appear")
 
     async def blocking(self, fn: Any, *args: Any, pool: Any = None) -> Any:
         """Run blocking `fn(*args)` in a pool thread."""
@@ -132,7 +168,7 @@ class Tab:
         self.requests = 0
 
     async def _open(self) -> None:
-        self.page = await self.context.new_page()
+        self.page = await self.run_.new_page()
         self.page.on("dialog", lambda d: asyncio.ensure_future(_quietly(d.dismiss())))
         self.page.on("popup", lambda p: asyncio.ensure_future(self._popup(p)))
         self.cdp = await self.context.new_cdp_session(self.page)
@@ -383,6 +419,15 @@ class Tab:
     async def _fail(self, rid: str, reason: str) -> None:
         await _quietly(self.cdp.send("Fetch.failRequest", {"requestId": rid,
                                                            "errorReason": reason}))
+
+
+async def _target_info(context: Any, page: Any) -> Dict[str, Any]:
+    cdp = await context.new_cdp_session(page)
+    try:
+        info: Dict[str, Any] = (await cdp.send("Target.getTargetInfo"))["targetInfo"]
+        return info
+    finally:
+        await _quietly(cdp.detach())
 
 
 async def _quietly(awaitable: Any) -> None:
