@@ -275,10 +275,11 @@ class Tab:
         await self._blank()
 
     async def _blank(self) -> None:
-        # Stops whatever the page still loads; about:blank makes no request.
+        # Stops whatever the page still loads; about:blank makes no request. Its commit is
+        # enough: the old document (and whatever it would still fetch) is gone by then.
         self.gen += 1
         with contextlib.suppress(Exception):
-            await self.page.goto("about:blank", timeout=5000)
+            await self.page.goto("about:blank", timeout=5000, wait_until="commit")
 
     async def _popup(self, popup: Any) -> None:
         # A pop-up is a page of its own: its URL goes to the frontier (in scope), it is closed.
