@@ -34,11 +34,20 @@ async def wait_quiet(busy: Callable[[], int], last: Callable[[], float], until: 
                      quiet_for: float = QUIET_FOR, since: float = 0.0) -> bool:
     """Wait until no request of the page is in flight and none ended for `quiet_for` s (counted
     from `since` at the earliest), or until `until`."""
-    while time.monotonic() < until:
-        if busy() == 0 and time.monotonic() - max(last(), since) >= quiet_for:
+    while True:
+        now = time.monotonic()
+        if now >= until:
+            return False
+        if busy():
+            await asyncio.sleep(min(0.01, until - now))
+            continue
+        # Nothing in flight: sleep through the rest of the quiet time at once (four tabs polling
+        # every 10 ms cost the event loop's thread CPU); a request that starts and ends meanwhile
+        # moves last(), one still running shows in busy(), so the check after waking decides.
+        left = max(last(), since) + quiet_for - now
+        if left <= 0:
             return True
-        await asyncio.sleep(0.01)
-    return False
+        await asyncio.sleep(min(left, until - now))
 
 
 async def _scroll(page: Any, busy: Callable[[], int], last: Callable[[], float],
