@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-from mirrorkit.capture.browser_behaviors import run_behaviors
+from mirrorkit.capture.browser_behaviors import LINKS_JS, run_behaviors
 from mirrorkit.capture.browser_launch import ARGS, DeadEnd, proxy_setting
 from mirrorkit.capture.browser_net import Net, Outcome
 from mirrorkit.capture.browser_snapshot import INIT_SCRIPT, SNAPSHOT_JS
@@ -54,6 +54,7 @@ class BrowserRun:
         self.browser: Any = None
         self.context: Any = None
         self.context_id = ""
+        self.idle = 0  # tabs waiting for the frontier to give them a page
 
     def start(self) -> None:
         """Launch the browser thread."""
@@ -116,30 +117,30 @@ class BrowserRun:
         window at the frame rate, a tab behind it waits up to a second for a frame, so scrolling
         (one frame per step) and lazy images stall there. Raises Playwright's errors."""
         assert self.opening is not None
-        async with self.opening:
+        async with self.opening:  # the other tabs' windows open together once this is known
             if not self.context_id:  # the context's first page opens the context's first window
                 page = await self.context.new_page()
                 self.context_id = (await _target_info(self.context, page))["browserContextId"]
                 return page
-            known = {id(p) for p in self.context.pages}
-            try:
-                cdp = await self.browser.new_browser_cdp_session()
-                made = await cdp.send("Target.createTarget", {
-                    "url": "about:blank", "browserContextId": self.context_id, "newWindow": True})
-                await _quietly(cdp.detach())
-            except Exception:  # a browser without windows (headless shell): a tab, then
-                return await self.context.new_page()
-            # Playwright announces the page once it has set it up; pop-ups of other tabs may
-            # appear meanwhile, so the page is told apart by its target id
-            for _ in range(1000):
-                for page in self.context.pages:
-                    if id(page) in known:
-                        continue
-                    known.add(id(page))
-                    if (await _target_info(self.context, page))["targetId"] == made["targetId"]:
-                        return page
-                await asyncio.sleep(0.01)
-            raise RuntimeError("browser: the new tab's window did not appear")
+        known = {id(p) for p in self.context.pages}
+        try:
+            cdp = await self.browser.new_browser_cdp_session()
+            made = await cdp.send("Target.createTarget", {
+                "url": "about:blank", "browserContextId": self.context_id, "newWindow": True})
+            await _quietly(cdp.detach())
+        except Exception:  # a browser without windows (headless shell): a tab, then
+            return await self.context.new_page()
+        # Playwright announces the page once it has set it up; other tabs' windows and pop-ups
+        # may appear meanwhile, so the page is told apart by its target id
+        for _ in range(1000):
+            for page in self.context.pages:
+                if id(page) in known:
+                    continue
+                known.add(id(page))
+                if (await _target_info(self.context, page))["targetId"] == made["targetId"]:
+                    return page
+            await asyncio.sleep(0.01)
+        raise RuntimeError("browser: the new tab's window did not appear")
 
     async def blocking(self, fn: Any, *args: Any, pool: Any = None) -> Any:
         """Run blocking `fn(*args)` in a pool thread."""
@@ -182,8 +183,12 @@ class Tab:
         """Load pages until the frontier has none left."""
         await self._open()
         while not self.c.stop.is_set():
-            task = await self.run_.blocking(self.run_.net.frontier.get_page,
-                                           pool=self.run_.wait_pool)
+            self.run_.idle += 1
+            try:
+                task = await self.run_.blocking(self.run_.net.frontier.get_page,
+                                               pool=self.run_.wait_pool)
+            finally:
+                self.run_.idle -= 1
             if task is None:
                 return
             try:
@@ -238,7 +243,8 @@ class Tab:
             behaviors = await run_behaviors(self.page, self.opts.behaviors,
                                             self.opts.click_selector,
                                             lambda: self.pending.get(gen, 0),
-                                            lambda: self.last, until)
+                                            lambda: self.last, until,
+                                            lambda: self._early_links(page_task))
             snap: Dict[str, Any] = await asyncio.wait_for(self.page.evaluate(SNAPSHOT_JS),
                                                           max(1.0, until - time.monotonic()))
             links: List[str] = snap.get("links") or []
@@ -252,16 +258,7 @@ class Tab:
             self.c.rec.note(page_task.url, f"browser: no snapshot ({str(err)[:120]})")
         if self.c.stop.is_set():
             return
-        children = list(doc.children)
-        depth_ok = self.opts.depth is None or page_task.depth + 1 <= self.opts.depth
-        for link in links:
-            try:
-                url = canonicalize(link)
-            except ValueError:
-                continue
-            if depth_ok and self.c.scope.follows(url):
-                children.append(Task(url, PAGE, page_task.depth + 1, 0, page_task.url))
-        claimed = self.c.frontier.claim(children)
+        claimed = self.c.frontier.claim(list(doc.children) + self._link_tasks(page_task, links))
         title = snap.get("title") or doc.title
         info: Dict[str, Any] = {"br": 1, "pr": self.requests, "bh": behaviors,
                                 "to": int(timed_out)}
@@ -273,6 +270,33 @@ class Tab:
         await self.run_.blocking(self.c.rec.fetched, page_task, doc.resp, claimed, title, info)
         self.c.frontier.enqueue(claimed)
         await self._blank()
+
+    def _link_tasks(self, page_task: Task, links: List[str]) -> List[Task]:
+        # The live DOM's links as pages to capture (in scope, within --depth).
+        if self.opts.depth is not None and page_task.depth + 1 > self.opts.depth:
+            return []
+        out = []
+        for link in links:
+            try:
+                url = canonicalize(link)
+            except ValueError:
+                continue
+            if self.c.scope.follows(url):
+                out.append(Task(url, PAGE, page_task.depth + 1, 0, page_task.url))
+        return out
+
+    async def _early_links(self, page_task: Task) -> None:
+        # After a scroll step settled, while another tab has nothing to do (the crawl's start, a
+        # narrow site): the links the page's scripts built so far go to the frontier now rather
+        # than after the behaviours. Journaled as queued, so a kill does not lose them; the
+        # snapshot's links are claimed again later, and only the new ones count then.
+        if not self.run_.idle:
+            return
+        links: List[str] = await self.page.evaluate(LINKS_JS)
+        claimed = self.c.frontier.claim(self._link_tasks(page_task, links))
+        if claimed:
+            self.c.rec.queued(claimed)
+            self.c.frontier.enqueue(claimed)
 
     async def _blank(self) -> None:
         # Stops whatever the page still loads; about:blank makes no request. Its commit is
