@@ -167,6 +167,7 @@ class Tab:
         self.pending: Dict[int, int] = {}  # requests in flight, by page generation
         self.last = 0.0
         self.requests = 0
+        self.sending: Set[asyncio.Future[None]] = set()
 
     async def _open(self) -> None:
         self.page = await self.run_.new_page()
@@ -439,11 +440,18 @@ class Tab:
             "body": base64.b64encode(s.body).decode("ascii")}
         if s.reason:
             params["responsePhrase"] = s.reason
-        await _quietly(self.cdp.send("Fetch.fulfillRequest", params))
+        self._send("Fetch.fulfillRequest", params)
 
     async def _fail(self, rid: str, reason: str) -> None:
-        await _quietly(self.cdp.send("Fetch.failRequest", {"requestId": rid,
-                                                           "errorReason": reason}))
+        self._send("Fetch.failRequest", {"requestId": rid, "errorReason": reason})
+
+    def _send(self, method: str, params: Dict[str, Any]) -> None:
+        # The answer is on its way once sent; waiting for Chromium's acknowledgement (a round
+        # trip through Playwright's driver, ~10 ms) would only keep the request counted as in
+        # flight and every quiet wait longer. Sends leave in the order they are made.
+        sent = asyncio.ensure_future(_quietly(self.cdp.send(method, params)))
+        self.sending.add(sent)
+        sent.add_done_callback(self.sending.discard)
 
 
 async def _target_info(context: Any, page: Any) -> Dict[str, Any]:
