@@ -137,7 +137,11 @@ class BrowserRun:
                 if id(page) in known:
                     continue
                 known.add(id(page))
-                if (await _target_info(self.context, page))["targetId"] == made["targetId"]:
+                try:
+                    target = (await _target_info(self.context, page))["targetId"]
+                except Exception:  # a pop-up closed meanwhile: not ours
+                    continue
+                if target == made["targetId"]:
                     return page
             await asyncio.sleep(0.01)
         raise RuntimeError("browser: the new tab's window did not appear")
