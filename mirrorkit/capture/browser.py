@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
-from mirrorkit.capture.browser_behaviors import run_behaviors
+from mirrorkit.capture.browser_behaviors import LINKS_JS, run_behaviors
 from mirrorkit.capture.browser_launch import ARGS, DeadEnd, proxy_setting
 from mirrorkit.capture.browser_net import Net, Outcome
 from mirrorkit.capture.browser_snapshot import INIT_SCRIPT, SNAPSHOT_JS
@@ -50,6 +50,11 @@ class BrowserRun:
         self.wait_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=tabs, thread_name_prefix="capture-tab")
         self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.opening: Optional[asyncio.Lock] = None
+        self.browser: Any = None
+        self.context: Any = None
+        self.context_id = ""
+        self.idle = 0  # tabs waiting for the frontier to give them a page
 
     def start(self) -> None:
         """Launch the browser thread."""
@@ -86,6 +91,7 @@ class BrowserRun:
         from playwright.async_api import async_playwright
 
         self.loop = asyncio.get_running_loop()
+        self.opening = asyncio.Lock()
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=self.executable, headless=True, args=ARGS,
@@ -96,7 +102,8 @@ class BrowserRun:
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False,
                 timeout=max(30_000, self.opts.page_timeout * 1000))
             try:
-                context = await browser.new_context(
+                self.browser = browser
+                context = self.context = await browser.new_context(
                     service_workers="block", accept_downloads=False, viewport=VIEWPORT,
                     user_agent=self.opts.user_agent, ignore_https_errors=True)
                 await context.add_init_script(INIT_SCRIPT)
@@ -104,6 +111,40 @@ class BrowserRun:
                 await asyncio.gather(*(t.run() for t in tabs))
             finally:
                 await browser.close()
+
+    async def new_page(self) -> Any:
+        """A page for a tab, in a window of its own: Chromium renders only the front tab of a
+        window at the frame rate, a tab behind it waits up to a second for a frame, so scrolling
+        (one frame per step) and lazy images stall there. Raises Playwright's errors."""
+        assert self.opening is not None
+        async with self.opening:  # the other tabs' windows open together once this is known
+            if not self.context_id:  # the context's first page opens the context's first window
+                page = await self.context.new_page()
+                self.context_id = (await _target_info(self.context, page))["browserContextId"]
+                return page
+        known = {id(p) for p in self.context.pages}
+        try:
+            cdp = await self.browser.new_browser_cdp_session()
+            made = await cdp.send("Target.createTarget", {
+                "url": "about:blank", "browserContextId": self.context_id, "newWindow": True})
+            await _quietly(cdp.detach())
+        except Exception:  # a browser without windows (headless shell): a tab, then
+            return await self.context.new_page()
+        # Playwright announces the page once it has set it up; other tabs' windows and pop-ups
+        # may appear meanwhile, so the page is told apart by its target id
+        for _ in range(1000):
+            for page in self.context.pages:
+                if id(page) in known:
+                    continue
+                known.add(id(page))
+                try:
+                    target = (await _target_info(self.context, page))["targetId"]
+                except Exception:  # a pop-up closed meanwhile: not ours
+                    continue
+                if target == made["targetId"]:
+                    return page
+            await asyncio.sleep(0.01)
+        raise RuntimeError("browser: the new tab's window did not appear")
 
     async def blocking(self, fn: Any, *args: Any, pool: Any = None) -> Any:
         """Run blocking `fn(*args)` in a pool thread."""
@@ -130,9 +171,10 @@ class Tab:
         self.pending: Dict[int, int] = {}  # requests in flight, by page generation
         self.last = 0.0
         self.requests = 0
+        self.sending: Set[asyncio.Future[None]] = set()
 
     async def _open(self) -> None:
-        self.page = await self.context.new_page()
+        self.page = await self.run_.new_page()
         self.page.on("dialog", lambda d: asyncio.ensure_future(_quietly(d.dismiss())))
         self.page.on("popup", lambda p: asyncio.ensure_future(self._popup(p)))
         self.cdp = await self.context.new_cdp_session(self.page)
@@ -146,8 +188,12 @@ class Tab:
         """Load pages until the frontier has none left."""
         await self._open()
         while not self.c.stop.is_set():
-            task = await self.run_.blocking(self.run_.net.frontier.get_page,
-                                           pool=self.run_.wait_pool)
+            self.run_.idle += 1
+            try:
+                task = await self.run_.blocking(self.run_.net.frontier.get_page,
+                                               pool=self.run_.wait_pool)
+            finally:
+                self.run_.idle -= 1
             if task is None:
                 return
             try:
@@ -202,7 +248,8 @@ class Tab:
             behaviors = await run_behaviors(self.page, self.opts.behaviors,
                                             self.opts.click_selector,
                                             lambda: self.pending.get(gen, 0),
-                                            lambda: self.last, until)
+                                            lambda: self.last, until,
+                                            lambda: self._early_links(page_task))
             snap: Dict[str, Any] = await asyncio.wait_for(self.page.evaluate(SNAPSHOT_JS),
                                                           max(1.0, until - time.monotonic()))
             links: List[str] = snap.get("links") or []
@@ -216,16 +263,7 @@ class Tab:
             self.c.rec.note(page_task.url, f"browser: no snapshot ({str(err)[:120]})")
         if self.c.stop.is_set():
             return
-        children = list(doc.children)
-        depth_ok = self.opts.depth is None or page_task.depth + 1 <= self.opts.depth
-        for link in links:
-            try:
-                url = canonicalize(link)
-            except ValueError:
-                continue
-            if depth_ok and self.c.scope.follows(url):
-                children.append(Task(url, PAGE, page_task.depth + 1, 0, page_task.url))
-        claimed = self.c.frontier.claim(children)
+        claimed = self.c.frontier.claim(list(doc.children) + self._link_tasks(page_task, links))
         title = snap.get("title") or doc.title
         info: Dict[str, Any] = {"br": 1, "pr": self.requests, "bh": behaviors,
                                 "to": int(timed_out)}
@@ -238,11 +276,39 @@ class Tab:
         self.c.frontier.enqueue(claimed)
         await self._blank()
 
+    def _link_tasks(self, page_task: Task, links: List[str]) -> List[Task]:
+        # The live DOM's links as pages to capture (in scope, within --depth).
+        if self.opts.depth is not None and page_task.depth + 1 > self.opts.depth:
+            return []
+        out = []
+        for link in links:
+            try:
+                url = canonicalize(link)
+            except ValueError:
+                continue
+            if self.c.scope.follows(url):
+                out.append(Task(url, PAGE, page_task.depth + 1, 0, page_task.url))
+        return out
+
+    async def _early_links(self, page_task: Task) -> None:
+        # After a scroll step settled, while another tab has nothing to do (the crawl's start, a
+        # narrow site): the links the page's scripts built so far go to the frontier now rather
+        # than after the behaviours. Journaled as queued, so a kill does not lose them; the
+        # snapshot's links are claimed again later, and only the new ones count then.
+        if not self.run_.idle:
+            return
+        links: List[str] = await self.page.evaluate(LINKS_JS)
+        claimed = self.c.frontier.claim(self._link_tasks(page_task, links))
+        if claimed:
+            self.c.rec.queued(claimed)
+            self.c.frontier.enqueue(claimed)
+
     async def _blank(self) -> None:
-        # Stops whatever the page still loads; about:blank makes no request.
+        # Stops whatever the page still loads; about:blank makes no request. Its commit is
+        # enough: the old document (and whatever it would still fetch) is gone by then.
         self.gen += 1
         with contextlib.suppress(Exception):
-            await self.page.goto("about:blank", timeout=5000)
+            await self.page.goto("about:blank", timeout=5000, wait_until="commit")
 
     async def _popup(self, popup: Any) -> None:
         # A pop-up is a page of its own: its URL goes to the frontier (in scope), it is closed.
@@ -378,11 +444,27 @@ class Tab:
             "body": base64.b64encode(s.body).decode("ascii")}
         if s.reason:
             params["responsePhrase"] = s.reason
-        await _quietly(self.cdp.send("Fetch.fulfillRequest", params))
+        self._send("Fetch.fulfillRequest", params)
 
     async def _fail(self, rid: str, reason: str) -> None:
-        await _quietly(self.cdp.send("Fetch.failRequest", {"requestId": rid,
-                                                           "errorReason": reason}))
+        self._send("Fetch.failRequest", {"requestId": rid, "errorReason": reason})
+
+    def _send(self, method: str, params: Dict[str, Any]) -> None:
+        # The answer is on its way once sent; waiting for Chromium's acknowledgement (a round
+        # trip through Playwright's driver, ~10 ms) would only keep the request counted as in
+        # flight and every quiet wait longer. Sends leave in the order they are made.
+        sent = asyncio.ensure_future(_quietly(self.cdp.send(method, params)))
+        self.sending.add(sent)
+        sent.add_done_callback(self.sending.discard)
+
+
+async def _target_info(context: Any, page: Any) -> Dict[str, Any]:
+    cdp = await context.new_cdp_session(page)
+    try:
+        info: Dict[str, Any] = (await cdp.send("Target.getTargetInfo"))["targetInfo"]
+        return info
+    finally:
+        await _quietly(cdp.detach())
 
 
 async def _quietly(awaitable: Any) -> None:
