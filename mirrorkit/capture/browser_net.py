@@ -80,11 +80,8 @@ class BrowserFrontier(Frontier):
             if isinstance(robots, Robots) and not robots.allows(task.url):
                 self.skipped.append((task, "robots"))
                 return None
-            if not task.hops and self.max_pages is not None:
-                if self.pages_dispatched >= self.max_pages:
-                    self.skipped.append((task, "max-pages"))
-                    return None
-                self.pages_dispatched += 1
+            if not self._count_page(task):
+                return None
             self.active += 1  # the page's own requests take host slots through acquire()
             self.hosts[key] = self.hosts.pop(key)
             return task
@@ -94,10 +91,7 @@ class BrowserFrontier(Frontier):
         """Block until a page may be loaded in a tab; None when the crawl is over or stopped."""
         with self._cond:
             while True:
-                if self.stopped:
-                    return None
-                if self.finished:
-                    self._cond.notify_all()
+                if self._over():
                     return None
                 before = len(self.skipped)
                 task = self._pick_page(time.monotonic())

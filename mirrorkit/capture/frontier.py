@@ -190,11 +190,8 @@ class Frontier:
             if isinstance(robots, Robots) and task.kind != ROBOTS and not robots.allows(task.url):
                 self.skipped.append((task, "robots"))
                 return None, now  # look again at once
-            if task.kind == PAGE and not task.hops and self.max_pages is not None:
-                if self.pages_dispatched >= self.max_pages:
-                    self.skipped.append((task, "max-pages"))
-                    return None, now
-                self.pages_dispatched += 1
+            if not self._count_page(task):
+                return None, now
             host.active += 1
             self.active += 1
             host.next_at = now + host.delay
@@ -203,14 +200,29 @@ class Frontier:
             return task, now
         return None, soonest
 
+    def _over(self) -> bool:
+        """Whether a waiting taker gets None: stopped, or finished (then all are woken)."""
+        if self.stopped:
+            return True
+        if self.finished:
+            self._cond.notify_all()
+            return True
+        return False
+
+    def _count_page(self, task: Task) -> bool:
+        """Count a first-hop page against --max-pages; False (and skipped) once over it."""
+        if task.kind == PAGE and not task.hops and self.max_pages is not None:
+            if self.pages_dispatched >= self.max_pages:
+                self.skipped.append((task, "max-pages"))
+                return False
+            self.pages_dispatched += 1
+        return True
+
     def get(self) -> Optional[Task]:
         """Block until a task may be fetched; None when the crawl is over or stopped."""
         with self._cond:
             while True:
-                if self.stopped:
-                    return None
-                if self.finished:
-                    self._cond.notify_all()
+                if self._over():
                     return None
                 now = time.monotonic()
                 task, wake = self._pick(now)
