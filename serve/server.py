@@ -79,7 +79,24 @@ class ReplayServer:
         """Serves from a daemon thread (tests, benchmarks, the demo) and returns it."""
         t = threading.Thread(target=self.server.run, name="mirrorkit-serve", daemon=True)
         t.start()
+        self._thread = t
         return t
+
+    def _stop_loop(self) -> None:
+        # Sockets closed from another thread while the loop sits in select() make it fail with
+        # EBADF; so the loop thread closes them itself (a waitress trigger runs the call there),
+        # then leaves its loop, its map being empty.
+        t = getattr(self, "_thread", None)
+        if t is None or not t.is_alive() or t is threading.current_thread():
+            return
+        from waitress import wasyncore
+
+        channels = getattr(self.server, "map", None) or getattr(self.server, "_map", None) or {}
+        triggers = [d.trigger for d in list(channels.values())
+                    if hasattr(getattr(d, "trigger", None), "pull_trigger")]
+        if triggers:
+            triggers[0].pull_trigger(lambda: wasyncore.close_all(channels))
+            t.join(5)
 
     def lan_lines(self, label: str) -> List[str]:
         """``label: URL`` for each LAN address, then the first one as a terminal QR code."""
@@ -105,6 +122,7 @@ class ReplayServer:
 
     def close(self) -> None:
         """Stops listening and closes the bundle files."""
+        self._stop_loop()
         self.server.close()
         self.app.extensions["mirrorkit"].close()
 
