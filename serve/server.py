@@ -54,6 +54,7 @@ class ReplayServer:
         self.app = app
         self.server = server
         self.host = host
+        self._thread: Optional[threading.Thread] = None  # set by start_in_thread()
         self.port: int = port
         self.url = f"http://127.0.0.1:{self.port}/" if host in ("0.0.0.0", "127.0.0.1", "") \
             else f"http://{host}:{self.port}/"
@@ -86,7 +87,7 @@ class ReplayServer:
         # Sockets closed from another thread while the loop sits in select() make it fail with
         # EBADF; so the loop thread closes them itself (a waitress trigger runs the call there),
         # then leaves its loop, its map being empty.
-        t = getattr(self, "_thread", None)
+        t = self._thread
         if t is None or not t.is_alive() or t is threading.current_thread():
             return
         from waitress import wasyncore

@@ -10,6 +10,7 @@ from typing import Any, Iterator, List
 from urllib.parse import urlsplit
 
 import pytest
+from reader_support import launch_browser
 from update_replay_support import content_get, frame_src, through_reader
 from update_support import CHANGED_PAGES, NEW_TEXT, Chain, build_chain
 
@@ -125,20 +126,9 @@ def test_update_resigned_by_another_key_is_never_trusted(chain: Chain, tmp_path:
 
 # -- real Chromium ------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+    yield from launch_browser()
 
 
 def _archived_text(page: Any, server: Any, name: str) -> str:
