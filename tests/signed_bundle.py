@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -111,3 +112,18 @@ def rezip(src: Path, dst: Path, *, drop: Sequence[str] = (),
         for name, data in add.items():
             zout.writestr(name, data, zipfile.ZIP_DEFLATED)
     return dst
+
+
+def flip_warc_byte(src: Path, dst: Path) -> str:
+    """Copy a bundle, flipping one byte halfway into its first WARC (which damages a gzip
+    member, and with it a record); the WARC's member name."""
+    shutil.copy(src, dst)
+    with zipfile.ZipFile(dst) as zf:
+        info = next(i for i in zf.infolist() if i.filename.startswith("archive/"))
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    with open(dst, "r+b") as fh:
+        fh.seek(start + info.file_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    return info.filename

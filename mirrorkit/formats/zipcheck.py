@@ -117,6 +117,10 @@ class FileWindow(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def origin(self) -> Tuple[IO[bytes], int]:
+        """The file this window is on, and where the window starts in it."""
+        return self._fh, self._start
+
     def tell(self) -> int:
         return self._pos - self._start
 

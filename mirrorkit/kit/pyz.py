@@ -58,7 +58,7 @@ PURE_FALLBACK = {"markupsafe"}
 # command loader), and not installable next to a 3.11 interpreter.
 NOT_NEEDED = {"importlib-metadata", "zipp"}
 # Imported lazily or under try/except by shipped code; never required.
-NEVER_SHIPPED = {"cryptography"}
+NEVER_SHIPPED = {"cryptography", "zlib-ng"}
 
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll", ".c", ".h", ".pyi", ".exe")
 _COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")

@@ -14,7 +14,8 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 from mirrorkit.formats import safejson
 from mirrorkit.formats.timestamps import digits14
 from mirrorkit.formats.zipcheck import BundleZip, Member, Progress, ZipProblem, iter_member
-from mirrorkit.verify.scan import Record, ScannedWarc, scan_warc
+from mirrorkit.verify.parallel import scan_members
+from mirrorkit.verify.scan import Record, ScannedWarc
 
 _MAX_INDEX_LINE = 1024 * 1024
 _MAX_PROBLEMS = 1000
@@ -233,11 +234,13 @@ def _check_revisits(by_file: Dict[str, Dict[int, Record]], result: DeepResult,
                             "are left out of its index (they do not replay)")
 
 
-def scan_warcs(bundle: BundleZip, progress: Progress = None) -> Dict[str, ScannedWarc]:
-    """Every STORED WARC member of the bundle, scanned once (see `scan`), by member name."""
-    return {name: scan_warc(bundle, member, progress)
-            for name, member in sorted(bundle.members.items())
-            if name.startswith("archive/") and member.stored}
+def scan_warcs(bundle: BundleZip, progress: Progress = None,
+               jobs: Optional[int] = None) -> Dict[str, ScannedWarc]:
+    """Every STORED WARC member of the bundle, scanned once (see `scan`), by member name, on up
+    to `jobs` processes (default: every CPU; see `parallel`)."""
+    members = [member for name, member in sorted(bundle.members.items())
+               if name.startswith("archive/") and member.stored]
+    return scan_members(bundle, members, progress, jobs)
 
 
 def deep_check(bundle: BundleZip, progress: Progress = None,

@@ -11,14 +11,20 @@ members) goes through warcio instead, reading the member again: correct, only sl
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
-import zlib
+import zlib as _stdlib_zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple
 
 from mirrorkit.formats.warcdigest import BlockDigests, record_digest_problems
 from mirrorkit.formats.zipcheck import BundleZip, FileWindow, Member, Progress, hash_member
+
+# zlib-ng inflates the same streams about 1.7x faster. It is a dependency of the installed tool;
+# the USB kit, pure Python, has the standard library's zlib.
+zlib: Any
+try:
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # the kit
+    zlib = _stdlib_zlib
 
 CHUNK = 1024 * 1024
 _MAX_WARC_HEAD = 1024 * 1024
@@ -27,7 +33,6 @@ _WINDOW = 64 * 1024
 # warcio (the fallback) inflates each block it reads in one call: reads of at most 32 KB bound a
 # hostile gzip member to about 33 MB at once (deflate's ratio is at most ~1032:1).
 _MAX_RAW_READ = 32 * 1024
-_BATCH = 2 * 1024 * 1024  # bytes handed to the digest thread at once (fewer queue operations)
 
 
 @dataclass
@@ -59,107 +64,10 @@ class _NotSimple(Exception):
     """The member is not laid out one record per gzip member: use warcio."""
 
 
-class _Lane(threading.Thread):
-    """One worker thread fed batches of calls through a bounded queue, run in order. hashlib
-    and zlib release the GIL on large buffers, so lanes run beside the inflating thread."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.jobs: queue.Queue[Optional[List[Tuple[Any, ...]]]] = queue.Queue(maxsize=8)
-        self.batch: List[Tuple[Any, ...]] = []
-        self.size = 0
-        self.error: Optional[BaseException] = None
-
-    def add(self, size: int, fn: Any, *args: Any) -> None:
-        self.batch.append((fn, args))
-        self.size += size
-        if self.size >= _BATCH or len(self.batch) >= 512:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.batch:
-            self.jobs.put(self.batch)
-            self.batch, self.size = [], 0
-
-    def run(self) -> None:
-        while True:
-            batch = self.jobs.get()
-            if batch is None:
-                return
-            if self.error is not None:
-                continue
-            try:
-                for fn, args in batch:
-                    fn(*args)
-            except BaseException as err:  # reported by close(), in the calling thread
-                self.error = err
-
-    def close(self) -> None:
-        self.flush()
-        self.jobs.put(None)
-        self.join()
-
-
-class _Digester:
-    """The work beside the inflating thread: the file's SHA-256 and each record's stored-bytes
-    SHA-256 on one lane, each record's own WARC digests (two SHA-1s, as most tools write them)
-    on another. Measured on two cores, this keeps the three threads about even; with the record
-    hashes on the inflating thread, that thread was the whole pass's critical path."""
-
-    def __init__(self, out: ScannedWarc, fname: str) -> None:
-        self.out = out
-        self.fname = fname
-        self.file_h = hashlib.sha256()
-        self.file_lane = _Lane("mirrorkit-deep-file-digest")
-        self.digest_lane = _Lane("mirrorkit-deep-warc-digests")
-
-    def start(self) -> None:
-        self.file_lane.start()
-        self.digest_lane.start()
-
-    def raw(self, chunk: bytes) -> None:
-        self.file_lane.add(len(chunk), self.file_h.update, chunk)
-
-    def stored(self, record_h: Any, data: Any) -> None:
-        # A record's stored bytes are the file's bytes: hashed on the file lane too, which
-        # keeps the inflating thread (the slowest of the three) to zlib and parsing.
-        self.file_lane.add(len(data), record_h.update, data)
-
-    def stored_end(self, record_h: Any, offset: int) -> None:
-        self.file_lane.add(64, self._record_digest, record_h, offset)
-
-    def _record_digest(self, record_h: Any, offset: int) -> None:
-        self.out.hashes[offset] = "sha256:" + record_h.hexdigest()
-
-    def block(self, digests: BlockDigests, data: bytes) -> None:
-        self.digest_lane.add(len(data), digests.feed, data)
-
-    def end(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
-        # Problems are appended on the digest lane only, so they come out in record order.
-        self.digest_lane.add(64, self._report, digests, where)
-
-    def problem(self, entry: Dict[str, Any]) -> None:
-        self.digest_lane.add(64, self.out.problems.append, entry)
-
-    def _report(self, digests: BlockDigests, where: Dict[str, Any]) -> None:
-        for problem in digests.problems():
-            self.out.problems.append(dict(where, problem=problem))
-
-    def close(self) -> None:
-        """Wait for every queued job; then the file digest is known. Re-raises a failure."""
-        self.file_lane.close()
-        self.digest_lane.close()
-        for lane in (self.file_lane, self.digest_lane):
-            if lane.error is not None:
-                raise lane.error
-        self.out.file_digest = "sha256:" + self.file_h.hexdigest()
-
-
 class _Parser:
     """Splits the inflated bytes of one gzip member into exactly one WARC record."""
 
-    def __init__(self, work: _Digester) -> None:
-        self.work = work
+    def __init__(self) -> None:
         self.head = b""
         self.headers: Optional[Dict[str, str]] = None
         self.left = 0
@@ -180,7 +88,7 @@ class _Parser:
             block = data[:self.left]
             self.left -= len(block)
             assert self.digests is not None
-            self.work.block(self.digests, block)
+            self.digests.feed(block)
             data = data[len(block):]
         if data:
             self.trailer += data
@@ -220,42 +128,47 @@ class _Parser:
 
 
 def _fast(bundle: BundleZip, member: Member, progress: Progress) -> ScannedWarc:
-    """The single pass; raises _NotSimple when the layout needs warcio."""
+    """The single pass over a whole member; raises _NotSimple when the layout needs warcio."""
     fname = member.name.split("/", 1)[1]
     out = ScannedWarc(name=member.name, file_digest="")
-    work = _Digester(out, fname)
-    work.start()
-    try:
-        _inflate_all(bundle, member, progress, out, fname, work)
-    finally:
-        work.close()
+    file_h = hashlib.sha256()
+    why = _inflate_range(bundle.fh, member.data_start, 0, member.data_end - member.data_start,
+                         out, file_h, progress)
+    if why is not None:
+        out.problems.append({"file": fname, "offset": why[0], "url": "", "type": "",
+                             "problem": f"the WARC cannot be read from here on ({why[1][:140]})"})
+    out.file_digest = "sha256:" + file_h.hexdigest()
     return out
 
 
-def _inflate_all(bundle: BundleZip, member: Member, progress: Progress, out: ScannedWarc,
-                 fname: str, work: _Digester) -> None:
-    fh = bundle.fh
-    pos, end = member.data_start, member.data_end
-    start = consumed = 0  # WARC offsets: of the gzip member being read, and of what is read
+def _inflate_range(fh: IO[bytes], base: int, lo: int, hi: int, out: ScannedWarc,
+                   file_h: Any, progress: Progress) -> Optional[Tuple[int, str]]:
+    """Scan the member's bytes [lo, hi) (`base` is where the member starts in the file), which
+    must begin with a gzip member, into `out`. Returns None when [lo, hi) ended exactly where a
+    gzip member did, else (offset, why) of the record that could not be read; raises
+    _NotSimple."""
+    fname = out.name.split("/", 1)[1]
+    pos = start = consumed = lo  # WARC offsets: read so far, the gzip member, inflated so far
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     record_h = hashlib.sha256()
-    parser = _Parser(work)
+    parser = _Parser()
     broken: Optional[str] = None
-    while pos < end:
-        fh.seek(pos)
-        chunk = fh.read(min(CHUNK, end - pos))
+    while pos < hi:
+        fh.seek(base + pos)
+        chunk = fh.read(min(CHUNK, hi - pos))
         if not chunk:
             break
         pos += len(chunk)
-        work.raw(chunk)
+        if file_h is not None:
+            file_h.update(chunk)
         if progress:
             progress(len(chunk))
         if broken:
             continue  # the file digest is still wanted, for the manifest check
-        if consumed == 0 and chunk[:2] != b"\x1f\x8b":
+        if consumed == lo and chunk[:2] != b"\x1f\x8b":
             raise _NotSimple
         view = memoryview(chunk)
-        base = consumed  # the WARC offset of this chunk's first byte
+        chunk_at = consumed  # the WARC offset of this chunk's first byte
         # Small windows: zlib copies what it leaves unused at each member's end.
         for at in range(0, len(view), _WINDOW):
             data: Any = view[at:at + _WINDOW]
@@ -266,17 +179,15 @@ def _inflate_all(bundle: BundleZip, member: Member, progress: Progress, out: Sca
                     broken = f"zlib.error: {err}"
                     break
                 left = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-                used = len(data) - len(left)
-                consumed += used
+                consumed += len(data) - len(left)
                 parser.feed(inflated)
                 if inflater.eof:
-                    # a record's stored bytes go to its hash in one piece per chunk, not per
-                    # window: fewer calls between the threads
-                    work.stored(record_h, view[max(start, base) - base:consumed - base])
+                    # a record's stored bytes are hashed one piece per chunk, not per window
+                    record_h.update(view[max(start, chunk_at) - chunk_at:consumed - chunk_at])
                     _finish(out, fname, start, consumed - start, parser, record_h)
                     start = consumed
                     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                    record_h, parser = hashlib.sha256(), _Parser(work)
+                    record_h, parser = hashlib.sha256(), _Parser()
                     if left[:1] not in (b"", b"\x1f"):
                         raise _NotSimple  # trailing bytes that are not another gzip member
                     if not left:
@@ -286,12 +197,11 @@ def _inflate_all(bundle: BundleZip, member: Member, progress: Progress, out: Sca
                 data = left  # the next member, the rest of this window, or b"": drain zlib
             if broken:
                 break
-        if not broken and consumed > max(start, base):
-            work.stored(record_h, view[max(start, base) - base:consumed - base])
-    if broken or consumed != start:
-        why = broken or "the WARC ends inside a record (truncated)"
-        work.problem({"file": fname, "offset": start, "url": "", "type": "",
-                      "problem": f"the WARC cannot be read from here on ({why[:140]})"})
+        if not broken and consumed > max(start, chunk_at):
+            record_h.update(view[max(start, chunk_at) - chunk_at:consumed - chunk_at])
+    if broken or consumed != start or pos != hi:
+        return start, broken or "the WARC ends inside a record (truncated)"
+    return None
 
 
 def _finish(out: ScannedWarc, fname: str, offset: int, length: int, parser: _Parser,
@@ -302,13 +212,14 @@ def _finish(out: ScannedWarc, fname: str, offset: int, length: int, parser: _Par
     url = get("WARC-Target-URI").strip().strip("<>")
     rec_type = get("WARC-Type")
     assert parser.digests is not None
-    parser.work.end(parser.digests, {"file": fname, "offset": offset, "url": url,
-                                     "type": rec_type})
+    for problem in parser.digests.problems():
+        out.problems.append({"file": fname, "offset": offset, "url": url, "type": rec_type,
+                             "problem": problem})
     out.records.append(Record(
         offset=offset, length=length, rec_type=rec_type, url=url, date=get("WARC-Date"),
         payload_digest=get("WARC-Payload-Digest"), refers_url=get("WARC-Refers-To-Target-URI"),
         refers_date=get("WARC-Refers-To-Date")))
-    parser.work.stored_end(record_h, offset)
+    out.hashes[offset] = "sha256:" + record_h.hexdigest()
 
 
 def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> ScannedWarc:
@@ -350,16 +261,33 @@ def _with_warcio(bundle: BundleZip, member: Member, progress: Progress) -> Scann
 def _hash_range(bundle: BundleZip, member: Member, rec: Record) -> str:
     if rec.length <= 0 or member.data_start + rec.offset + rec.length > member.data_end:
         return ""
+    start = member.data_start + rec.offset
+    return sha256_range(bundle.fh, start, start + rec.length)
+
+
+def sha256_range(fh: IO[bytes], start: int, end: int) -> str:
+    """`sha256:<hex>` of the file's bytes [start, end) (fewer if the file is shorter)."""
     digest = hashlib.sha256()
-    pos, end = member.data_start + rec.offset, member.data_start + rec.offset + rec.length
+    pos = start
     while pos < end:
-        bundle.fh.seek(pos)
-        data = bundle.fh.read(min(CHUNK, end - pos))
+        fh.seek(pos)
+        data = fh.read(min(CHUNK, end - pos))
         if not data:
             break
         digest.update(data)
         pos += len(data)
     return "sha256:" + digest.hexdigest()
+
+
+def scan_range(fh: IO[bytes], name: str, base: int, lo: int, hi: int) -> Optional[ScannedWarc]:
+    """One piece of a member, [lo, hi), for the parallel pass: its records, hashes and problems
+    (no file digest), or None unless the piece is simple and both its ends are gzip member
+    boundaries. Then, and only then, the pieces of a member joined are its single pass."""
+    out = ScannedWarc(name=name, file_digest="")
+    try:
+        return out if _inflate_range(fh, base, lo, hi, out, None, None) is None else None
+    except _NotSimple:
+        return None
 
 
 def scan_warc(bundle: BundleZip, member: Member, progress: Progress = None) -> ScannedWarc:
