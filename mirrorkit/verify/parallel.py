@@ -129,11 +129,11 @@ def _joined(member: Member, pieces: int, found: Dict[Tuple[str, int], Any]
     if not isinstance(digest, str) or not parts or any(part is None for part in parts):
         return None
     try:
-        pieces = [decode(member.name, part) for part in parts if part is not None]
+        scanned = [decode(member.name, part) for part in parts if part is not None]
     except (KeyError, TypeError, ValueError):  # not what a worker writes: scan it here
         return None
     warc = ScannedWarc(name=member.name, file_digest=digest)
-    for piece in pieces:
+    for piece in scanned:
         warc.records += piece.records
         warc.hashes.update(piece.hashes)
         warc.problems += piece.problems
