@@ -33,7 +33,7 @@ from mirrorkit.verify.worker import decode, identity, run_job
 # Below this many WARC bytes, starting the workers (about 0.2 s each) costs more than they save.
 PARALLEL_MIN = 48 * 1024 * 1024
 MIN_PIECE = 4 * 1024 * 1024
-_PIECES_PER_JOB = 8  # enough pieces that the last one to finish is short
+_PIECES_PER_JOB = 16  # enough pieces that the last one to finish is short
 _SEARCH = 1024 * 1024  # how far past a cut to look for the next gzip member
 _MAX_GUESSES = 64  # gzip magic bytes tried per cut: archived bytes may be full of them
 _GZIP_MAGIC = b"\x1f\x8b\x08"
