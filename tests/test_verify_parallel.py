@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Dict
 
@@ -20,7 +21,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from mirrorkit.formats.warcdigest import spells
-from mirrorkit.formats.zipcheck import BundleZip, FileWindow, open_bundle_zip
+from mirrorkit.formats.zipcheck import BundleZip, FileWindow, open_bundle_zip, open_nested
 from mirrorkit.trust.signing import generate_key
 from mirrorkit.verify import parallel, verify_bundle
 from mirrorkit.verify.deep import scan_warcs
@@ -126,6 +127,25 @@ def test_no_workers_for_a_bundle_that_is_not_a_file(sample_bundle: Any) -> None:
         where = parallel._on_disk(FileWindow(FileWindow(fh, 10, len(data)), 5, 100))
         assert where is not None and where[0] == os.path.abspath(sample_bundle.path)
         assert where[2] == 15  # a nested bundle: offsets add up to the real file's
+
+
+def test_a_bundle_inside_a_package_is_cut_at_its_own_offsets(sample_bundle: Any, tmp_path: Path,
+                                                            tiny_pieces: None) -> None:
+    package = tmp_path / "package.wacz"
+    with zipfile.ZipFile(package, "w") as zf:
+        zf.writestr("notes.txt", b"before the part, so the part starts further in" * 100)
+        zf.write(sample_bundle.path, "part.wacz", zipfile.ZIP_STORED)
+    outer = open_bundle_zip(str(package))
+    try:
+        nested = open_nested(outer, outer.members["part.wacz"])
+        members = [m for n, m in sorted(nested.members.items()) if n.startswith("archive/")]
+        where = parallel._on_disk(nested.fh)
+        assert where is not None and where[2] == outer.members["part.wacz"].data_start
+        found = parallel._run_pool(nested, members, None, 2, where, {})
+        assert found and all(result is not None for result in found.values())
+        assert scan_warcs(nested, jobs=2) == scan_warcs(nested, jobs=1)
+    finally:
+        outer.close()
 
 
 def test_a_worker_that_cannot_read_sends_the_member_back(sample_bundle: Any,
