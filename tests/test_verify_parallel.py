@@ -23,7 +23,7 @@ from warcio.warcwriter import WARCWriter
 from mirrorkit.formats.warcdigest import spells
 from mirrorkit.formats.zipcheck import BundleZip, FileWindow, open_bundle_zip, open_nested
 from mirrorkit.trust.signing import generate_key
-from mirrorkit.verify import parallel, verify_bundle
+from mirrorkit.verify import parallel, verify_bundle, worker
 from mirrorkit.verify.deep import scan_warcs
 from mirrorkit.verify.scan import ScannedWarc
 
@@ -160,6 +160,24 @@ def test_a_worker_that_cannot_read_sends_the_member_back(sample_bundle: Any,
     finally:
         bundle.close()
     assert found is not None and set(found.values()) == {None}
+
+
+def test_mapped_windows_read_what_plain_reads_do(sample_bundle: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker._Mapped, "WINDOW", 4096)  # many windows, reads across them
+    bundle = open_bundle_zip(str(sample_bundle.path))
+    try:
+        where = parallel._on_disk(bundle.fh)
+        member = next(m for n, m in sorted(bundle.members.items()) if n.startswith("archive/"))
+    finally:
+        bundle.close()
+    assert where is not None
+    base = {"path": where[0], "identity": where[1], "name": member.name}
+    for job in (dict(base, kind="digest", start=member.data_start, end=member.data_end),
+                dict(base, kind="piece", base=member.data_start, lo=0,
+                     hi=member.data_end - member.data_start)):
+        mapped = worker.run_job(job, mapped=True)
+        assert mapped is not None and mapped == worker.run_job(job, mapped=False)
 
 
 @given(st.binary(max_size=64), st.sampled_from(["sha1", "sha256", "sha512", "md5"]))

@@ -44,29 +44,50 @@ def decode(name: str, data: Dict[str, Any]) -> ScannedWarc:
 
 
 class _Mapped:
-    """The file, mapped: reads are views into the page cache, not copies (a tenth of the CPU).
-    If the file shrinks under the mapping, the worker dies of SIGBUS; the parent then scans the
-    member itself, with plain reads."""
+    """The file, mapped a window at a time: reads are views into the page cache, not copies (a
+    tenth of the CPU), and the window bounds what the worker's RSS shows of the file. If the
+    file shrinks under a mapping, the worker dies of SIGBUS; the parent then scans the member
+    itself, with plain reads."""
+
+    WINDOW = 64 * 1024 * 1024
 
     def __init__(self, fh: IO[bytes]) -> None:
-        self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        if hasattr(mmap, "MADV_SEQUENTIAL"):  # Linux, macOS; Python 3.8+
-            self.map.madvise(mmap.MADV_SEQUENTIAL)
-        self.view = memoryview(self.map)
-        self.pos = 0
+        self.fd = fh.fileno()
+        self.size = os.fstat(self.fd).st_size
+        self.map: Optional[mmap.mmap] = None
+        self.view = memoryview(b"")
+        self.start = self.end = self.pos = 0
 
     def seek(self, pos: int) -> None:
         self.pos = pos
 
     def read(self, size: int) -> memoryview:
-        data = self.view[self.pos:self.pos + size]
-        self.pos += len(data)
+        end = min(self.pos + size, self.size)
+        if end <= self.pos:
+            return memoryview(b"")
+        if not self.start <= self.pos or end > self.end:
+            self._map(self.pos, end)
+        data = self.view[self.pos - self.start:end - self.start]
+        self.pos = end
         return data
 
+    def _map(self, pos: int, end: int) -> None:
+        self.close()
+        start = pos - pos % mmap.ALLOCATIONGRANULARITY
+        length = min(max(end - start, self.WINDOW), self.size - start)
+        self.map = mmap.mmap(self.fd, length, access=mmap.ACCESS_READ, offset=start)
+        if hasattr(mmap, "MADV_SEQUENTIAL"):  # Linux, macOS; Python 3.8+
+            self.map.madvise(mmap.MADV_SEQUENTIAL)
+        self.view = memoryview(self.map)
+        self.start, self.end = start, start + length
+
     def close(self) -> None:
-        self.view.release()
-        with contextlib.suppress(BufferError):  # a slice still held: the map goes with it
-            self.map.close()
+        if self.map is not None:
+            # A slice still held keeps its window mapped until it is dropped.
+            with contextlib.suppress(BufferError):
+                self.view.release()
+                self.map.close()
+            self.map = None
 
 
 def run_job(job: Dict[str, Any], mapped: bool = True) -> Optional[Any]:
