@@ -9,6 +9,8 @@ import gzip
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Dict
@@ -160,6 +162,28 @@ def test_a_worker_that_cannot_read_sends_the_member_back(sample_bundle: Any,
     finally:
         bundle.close()
     assert found is not None and set(found.values()) == {None}
+
+
+def test_a_worker_that_dies_leaves_its_work_to_the_others(sample_bundle: Any, tiny_pieces: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real process that exits at once, as a worker killed by the OOM killer would look.
+    def dying_worker() -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+
+    monkeypatch.setattr(parallel, "_start_worker", dying_worker)
+    bundle = open_bundle_zip(str(sample_bundle.path))
+    try:
+        members = [m for n, m in sorted(bundle.members.items()) if n.startswith("archive/")]
+        where = parallel._on_disk(bundle.fh)
+        assert where is not None
+        found = parallel._run_pool(bundle, members, None, 3, where, {})
+    finally:
+        bundle.close()
+    # At most one job per dead worker is lost; this process did everything else.
+    assert sum(result is None for result in found.values()) <= 2
+    assert sum(result is not None for result in found.values()) >= len(found) - 2
+    _both(sample_bundle.path)
 
 
 def test_mapped_windows_read_what_plain_reads_do(sample_bundle: Any,

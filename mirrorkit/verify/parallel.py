@@ -1,9 +1,9 @@
 """`verify --deep` on every core: each large WARC member is cut at gzip member boundaries into
-pieces that worker processes scan (scan.py's single pass, over a range), beside one job per member
-for its file digest.
+pieces that this process and worker processes scan (scan.py's single pass, over a range), beside
+one job per member for its file digest.
 
 Processes, not threads: the pass is CPU-bound and its parsing holds the GIL. Three threads got
-about 1.5 cores' worth out of two and spent 1.1x the CPU; worker processes use both fully.
+about 1.5 cores' worth out of two and spent 1.1x the CPU; processes use both fully.
 
 A cut is only a guess (a gzip header whose first bytes inflate to "WARC/"), proved afterwards: a
 piece counts only if it ends exactly where a gzip member ends, so the joined pieces are exactly
@@ -30,7 +30,7 @@ from mirrorkit.formats.zipcheck import BundleZip, FileWindow, Member, Progress
 from mirrorkit.verify.scan import ScannedWarc, scan_warc
 from mirrorkit.verify.worker import decode, identity, run_job
 
-# Below this many WARC bytes, starting the workers (about 0.2 s each) costs more than they save.
+# Below this many WARC bytes, a worker (about 0.1 s to start) is ready too late to help.
 PARALLEL_MIN = 48 * 1024 * 1024
 MIN_PIECE = 4 * 1024 * 1024
 _PIECES_PER_JOB = 16  # enough pieces that the last one to finish is short
@@ -49,7 +49,7 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _on_disk(fh: IO[bytes]) -> Optional[Tuple[str, Tuple[int, int, int, int], int]]:
+def _on_disk(fh: IO[bytes]) -> Optional[Tuple[str, _Identity, int]]:
     """(path, identity, offset) of the real file under a bundle's file object, if it has one:
     workers open the file again by name and check it is still the same file."""
     offset = 0
@@ -144,7 +144,7 @@ _Task = Tuple[Tuple[str, int], int, Dict[str, Any]]  # (member, piece), bytes, j
 
 
 def _run_pool(bundle: BundleZip, members: Sequence[Member], progress: Progress, jobs: int,
-              where: Tuple[str, Tuple[int, int, int, int], int], plan: Dict[str, int]
+              where: Tuple[str, _Identity, int], plan: Dict[str, int]
               ) -> Dict[Tuple[str, int], Any]:
     """Run every piece and file digest on this process and `jobs - 1` workers; results by
     (member, piece), -1 for the file digest."""
@@ -223,25 +223,24 @@ def _start_worker() -> subprocess.Popen[str]:
 
 def _feed(worker: subprocess.Popen[str], todo: queue.Queue[_Task],
           done: queue.Queue[Tuple[Tuple[str, int], Any, int]]) -> None:
-    """Hand one worker its jobs, one at a time; a worker that dies answers None from then on,
-    and its members are scanned again by the parent."""
+    """Hand one worker its jobs, one at a time. A worker that dies answers None for the job it
+    had (that member is scanned again here) and takes no more: the others share the rest."""
+    assert worker.stdin is not None and worker.stdout is not None
     alive = True
-    while True:
+    while alive:
         try:
             key, size, job = todo.get_nowait()
         except queue.Empty:
             return
         result = None
-        if alive:
-            try:
-                assert worker.stdin is not None and worker.stdout is not None
-                worker.stdin.write(json.dumps(job) + "\n")
-                worker.stdin.flush()
-                reply = worker.stdout.readline()
-                alive = bool(reply)
-                result = json.loads(reply) if reply else None
-            except Exception:  # a broken pipe, a garbled line: the same as a dead worker
-                alive = False
+        try:
+            worker.stdin.write(json.dumps(job) + "\n")
+            worker.stdin.flush()
+            reply = worker.stdout.readline()
+            alive = bool(reply)
+            result = json.loads(reply) if reply else None
+        except Exception:  # a broken pipe, a garbled line: the same as a dead worker
+            alive = False
         done.put((key, result, size))
 
 
