@@ -156,7 +156,9 @@ def _run_pool(bundle: BundleZip, members: Sequence[Member], progress: Progress, 
         size = member.data_end - member.data_start
         start = offset + member.data_start
         job = {"path": path, "identity": ident, "name": member.name}
-        # A file digest is one hash; a piece of the same size is an inflate and four hashes.
+        # A SHA-256 cannot be split, so the file digest is a job of its own: the one second read
+        # of the member's bytes (from the page cache, mapped), the price of using every core.
+        # Its cost: one hash, where a piece of the same size is an inflate and four hashes.
         tasks.append((size // 5, ((member.name, -1), 0,
                                   dict(job, kind="digest", start=start, end=start + size))))
         cuts = _cuts(bundle.fh, member, max(1, size // piece))

@@ -6,6 +6,7 @@ The usual layout (one gzip member per record, as WACZ requires for random access
 directly: zlib and hashlib do the work in C, which is what makes `--deep` faster than
 `warcio check`. Anything else (a plain WARC, several records in one member, a record that spans
 members) goes through warcio instead, reading the member again: correct, only slower.
+The same pass also runs over a byte range of a member (`scan_range`), for parallel.py's pieces.
 """
 
 from __future__ import annotations
